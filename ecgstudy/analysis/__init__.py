@@ -1,0 +1,1 @@
+"""Statistics of a study's judgments, its report and exports."""

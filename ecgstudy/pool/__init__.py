@@ -1,0 +1,1 @@
+"""The ECG pool: real and synthetic records, their import, generation and rendering."""

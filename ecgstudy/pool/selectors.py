@@ -1,0 +1,28 @@
+"""Reads of the pool beyond a simple get: signals and sheets from storage."""
+
+import io
+
+import numpy as np
+from django.core.files.storage import default_storage
+
+from ecgstudy.pool.models import EcgRecord
+
+
+def record_signal(*, record: EcgRecord) -> np.ndarray:
+    """The canonical float32 (12, L) millivolt signal of a record."""
+    with default_storage.open(record.signal.name, "rb") as handle:
+        payload = handle.read()
+    with np.load(io.BytesIO(payload)) as data:
+        return data["signal"]
+
+
+def record_sheet_svg(*, record: EcgRecord) -> bytes:
+    """The cached 12-lead sheet of a record; empty if it was never rendered."""
+    if not record.sheet:
+        return b""
+    with default_storage.open(record.sheet.name, "rb") as handle:
+        return handle.read()
+
+
+def records_without_sheet():
+    return EcgRecord.objects.filter(sheet="")

@@ -1,0 +1,11 @@
+"""Celery tasks of the pool: thin wrappers that take ids and call one service."""
+
+from celery import shared_task
+
+from ecgstudy.pool.models import EcgRecord
+from ecgstudy.pool.services import record_render_sheet
+
+
+@shared_task
+def render_sheet_task(record_id: int) -> None:
+    record_render_sheet(record=EcgRecord.objects.get(pk=record_id))

@@ -1,0 +1,1 @@
+"""Blinded studies: readers, cases, their order and the judgments given."""

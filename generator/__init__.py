@@ -1,0 +1,1 @@
+"""SSSD-ECG-style diffusion generator of 12-lead ECGs: pure PyTorch and numpy."""
