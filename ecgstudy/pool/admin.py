@@ -3,11 +3,10 @@
 from django.contrib import admin
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
-from django.urls import path, reverse
-from django.utils.html import format_html
+from django.urls import path
 
 from ecgstudy.pool.models import EcgRecord
-from ecgstudy.pool.selectors import record_sheet_svg
+from ecgstudy.pool.selectors import record_sheet_svg, record_signal_bytes
 
 
 @admin.register(EcgRecord)
@@ -26,7 +25,6 @@ class EcgRecordAdmin(admin.ModelAdmin):
     search_fields = ("source_id", "dataset")
     list_per_page = 50
     fieldsets = (
-        (None, {"fields": ("sheet_image",)}),
         (
             "Record",
             {
@@ -45,41 +43,51 @@ class EcgRecordAdmin(admin.ModelAdmin):
         ),
         (
             "Signal",
-            {"fields": ("fs", "n_samples", "signal", "signal_sha256", "created_at")},
+            {"fields": ("fs", "n_samples", "signal_sha256", "created_at")},
         ),
     )
 
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields] + ["sheet_image"]
-
+    # Records arrive by import or generation and are never edited by hand.
     def has_add_permission(self, request):
-        return False  # records arrive by import or generation, never by hand
+        return False
 
-    @admin.display(description="12-lead sheet")
-    def sheet_image(self, obj: EcgRecord) -> str:
-        if not obj.sheet:
-            return "Not rendered yet: run manage.py render_sheets."
-        url = reverse("admin:pool_ecgrecord_sheet", args=[obj.pk])
-        return format_html(
-            '<img src="{}" alt="12-lead ECG sheet" class="ecg-sheet">',
-            url,
-        )
+    def has_change_permission(self, request, obj=None):
+        return False
 
     def get_urls(self):
-        sheet = path(
-            "<int:pk>/sheet.svg",
-            self.admin_site.admin_view(self.sheet_view),
-            name="pool_ecgrecord_sheet",
-        )
-        return [sheet, *super().get_urls()]
+        files = [
+            path(
+                "<int:pk>/sheet.svg",
+                self.admin_site.admin_view(self.sheet_view),
+                name="pool_ecgrecord_sheet",
+            ),
+            path(
+                "<int:pk>/signal.npz",
+                self.admin_site.admin_view(self.signal_view),
+                name="pool_ecgrecord_signal",
+            ),
+        ]
+        return [*files, *super().get_urls()]
 
-    def sheet_view(self, request, pk: int) -> HttpResponse:
+    def _viewable(self, request, pk: int) -> EcgRecord:
         record = get_object_or_404(EcgRecord, pk=pk)
         if not self.has_view_permission(request, record):
             raise Http404
-        svg = record_sheet_svg(record=record)
+        return record
+
+    def sheet_view(self, request, pk: int) -> HttpResponse:
+        svg = record_sheet_svg(record=self._viewable(request, pk))
         if not svg:
             raise Http404("sheet not rendered")
         response = HttpResponse(svg, content_type="image/svg+xml")
         response["Cache-Control"] = "private, max-age=3600"
+        return response
+
+    def signal_view(self, request, pk: int) -> HttpResponse:
+        record = self._viewable(request, pk)
+        response = HttpResponse(
+            record_signal_bytes(record=record), content_type="application/octet-stream"
+        )
+        filename = f"{record.dataset}-{record.source_id}.npz"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response

@@ -8,11 +8,15 @@ from django.core.files.storage import default_storage
 from ecgstudy.pool.models import EcgRecord
 
 
+def record_signal_bytes(*, record: EcgRecord) -> bytes:
+    """The stored .npz of a record: ``signal`` (12, L) mV, ``fs``, ``leads``."""
+    with default_storage.open(record.signal.name, "rb") as handle:
+        return handle.read()
+
+
 def record_signal(*, record: EcgRecord) -> np.ndarray:
     """The canonical float32 (12, L) millivolt signal of a record."""
-    with default_storage.open(record.signal.name, "rb") as handle:
-        payload = handle.read()
-    with np.load(io.BytesIO(payload)) as data:
+    with np.load(io.BytesIO(record_signal_bytes(record=record))) as data:
         return data["signal"]
 
 

@@ -29,6 +29,11 @@ def test_record_page_shows_its_sheet(admin_client):
     assert sheet.status_code == 200
     assert sheet["Content-Type"] == "image/svg+xml"
     assert sheet.content.startswith(b"<svg")
+    signal_url = reverse("admin:pool_ecgrecord_signal", args=[record.pk])
+    assert signal_url in page.content.decode()
+    download = admin_client.get(signal_url)
+    assert download.status_code == 200
+    assert download.content[:2] == b"PK"  # an .npz is a zip archive
 
 
 def test_sheet_is_not_served_to_anonymous_or_non_staff(client, django_user_model):
@@ -41,5 +46,10 @@ def test_sheet_is_not_served_to_anonymous_or_non_staff(client, django_user_model
     assert response.status_code == 302 and "login" in response["Location"]
 
 
-def test_records_cannot_be_added_by_hand(admin_client):
+def test_records_cannot_be_added_or_edited_by_hand(admin_client):
+    record = EcgRecordFactory(rhythm="SR")
     assert admin_client.get(reverse("admin:pool_ecgrecord_add")).status_code == 403
+    url = reverse("admin:pool_ecgrecord_change", args=[record.pk])
+    admin_client.post(url, {"rhythm": "AF"})
+    record.refresh_from_db()
+    assert record.rhythm == "SR"
