@@ -1,0 +1,42 @@
+"""`manage.py setup_demo`: the first thing a newcomer runs."""
+
+import re
+from io import StringIO
+
+import pytest
+from django.contrib.auth import authenticate
+from django.core.management import call_command
+
+from ecgstudy.pool.models import EcgRecord
+from tests.mimic_layout import build_mimic_folder
+
+pytestmark = pytest.mark.django_db
+
+
+def run_setup(*args) -> str:
+    out = StringIO()
+    call_command("setup_demo", *args, stdout=out, stderr=StringIO())
+    return out.getvalue()
+
+
+def printed_password(output: str) -> str:
+    return re.search(r"password: (\S+)", output).group(1)
+
+
+def test_without_data_it_says_where_to_get_ptbxl_and_still_creates_the_admin(tmp_path):
+    output = run_setup("--data", str(tmp_path / "nowhere"))
+    assert "No ECG data found" in output
+    assert "https://physionet.org/content/ptb-xl/" in output
+    assert "ECG_DATA_DIR=" in output
+    user = authenticate(username="admin", password=printed_password(output))
+    assert user is not None and user.is_superuser
+
+
+def test_it_imports_every_dataset_folder_under_the_data_dir(tmp_path):
+    build_mimic_folder(tmp_path / "data" / "mimic")
+    output = run_setup("--data", str(tmp_path / "data"))
+    assert "(mimic): imported 3" in output
+    assert EcgRecord.objects.count() == 3
+    again = run_setup("--data", str(tmp_path / "data"))
+    assert "imported 0, skipped 3" in again
+    assert printed_password(again) != printed_password(output)
