@@ -1,0 +1,150 @@
+"""The one door Django uses: generate(...) -> millivolt arrays and their provenance."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from generator.checkpoint import (
+    Checkpoint,
+    file_sha256,
+    load_checkpoint,
+    resolve_device,
+)
+from generator.data import multi_hot
+from generator.diffusion import GaussianDiffusion
+from generator.ecg import CLIP_MV, LEADS, expand_to_12
+from generator.model import SSSD
+from generator.sampling import SAMPLERS, sample
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What it takes to reproduce a batch of synthetic ECGs."""
+
+    checkpoint_sha256: str
+    step: int  # training steps of the checkpoint
+    labels: tuple[str, ...]
+    seed: int
+    sampler: str
+    steps: int
+    guidance: float
+    fs: int
+    leads: tuple[str, ...] = LEADS
+
+
+@dataclass
+class LoadedModel:
+    """A checkpoint made ready to sample: EMA network, schedule, identity."""
+
+    checkpoint: Checkpoint
+    model: SSSD
+    diffusion: GaussianDiffusion
+    sha256: str
+    device: torch.device
+
+
+_CACHE: dict[tuple[str, str, int, str], LoadedModel] = {}
+
+
+def load_model(checkpoint: str | Path, device: str = "auto") -> LoadedModel:
+    """Load once per (file, content, device); later calls reuse the network."""
+    path = Path(checkpoint).resolve()
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} not found")
+    dev = resolve_device(device)
+    stat = path.stat()
+    key = (str(path), str(dev), stat.st_mtime_ns, str(stat.st_size))
+    if key not in _CACHE:
+        ckpt = load_checkpoint(path)
+        _CACHE[key] = LoadedModel(
+            checkpoint=ckpt,
+            model=ckpt.build(ema=True, device=dev),
+            diffusion=ckpt.build_diffusion(dev),
+            sha256=file_sha256(path),
+            device=dev,
+        )
+    return _CACHE[key]
+
+
+def ecg_generator(seed: int, index: int) -> torch.Generator:
+    """The noise source of the ``index``-th ECG of a run seeded with ``seed``."""
+    state = np.random.SeedSequence([seed, index]).generate_state(2, dtype=np.uint32)
+    return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+
+
+def generate(
+    checkpoint: str | Path,
+    labels: Sequence[str],
+    n: int,
+    seed: int,
+    steps: int = 50,
+    sampler: str = "ddim",
+    guidance: float = 1.0,
+    device: str = "auto",
+    batch_size: int = 16,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[np.ndarray, Provenance]:
+    """Generate ``n`` 12-lead ECGs that all carry ``labels``.
+
+    Returns float32 (n, 12, L) in millivolts, leads in canonical order, and the
+    provenance. The 8 generated leads are clipped to the canonical +/- CLIP_MV
+    before the other four are derived, so Einthoven and Goldberger hold exactly.
+    The same checkpoint, labels, seed, sampler, steps and guidance give the same
+    ECGs (to float rounding) on any device, because noise is drawn on the CPU; ECG
+    i depends on (seed, i) alone, not on ``batch_size``. ``progress(done, total)``
+    counts denoising steps over all batches.
+    """
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
+    if guidance < 0:
+        raise ValueError(f"guidance must be non-negative, got {guidance}")
+    loaded = load_model(checkpoint, device)
+    ckpt = loaded.checkpoint
+    label_vector = torch.from_numpy(multi_hot(list(labels), ckpt.labels))
+    generators = [ecg_generator(seed, i) for i in range(n)]
+    n_batches = -(-n // batch_size)
+    outputs = []
+    for b in range(n_batches):
+        size = min(batch_size, n - b * batch_size)
+        batch_labels = label_vector.expand(size, -1).to(loaded.device)
+
+        def batch_progress(done: int, total: int, b: int = b) -> None:
+            if progress is not None:
+                progress(b * total + done, n_batches * total)
+
+        x_0 = sample(
+            loaded.model,
+            loaded.diffusion,
+            batch_labels,
+            sampler=sampler,
+            steps=steps,
+            guidance=guidance,
+            clip_x0=CLIP_MV / ckpt.data_scale,
+            generator=generators[b * batch_size : b * batch_size + size],
+            progress=batch_progress,
+        )
+        outputs.append((x_0 * ckpt.data_scale).float().cpu().numpy())  # (B, 8, L) mV
+    signals = expand_to_12(np.concatenate(outputs)).astype(np.float32)  # (n, 12, L)
+    provenance = Provenance(
+        checkpoint_sha256=loaded.sha256,
+        step=ckpt.step,
+        labels=tuple(labels),
+        seed=seed,
+        sampler=sampler,
+        steps=steps,
+        guidance=guidance,
+        fs=ckpt.fs,
+    )
+    return signals, provenance
+
+
+def checkpoint_labels(checkpoint: str | Path) -> list[str]:
+    """The label vocabulary a checkpoint can be conditioned on."""
+    return list(load_model(checkpoint, "cpu").checkpoint.labels)

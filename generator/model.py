@@ -1,0 +1,223 @@
+"""The SSSD-ECG denoiser: (x_t, t, labels) -> the diffusion target (eps or v)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from generator.s4 import S4Layer
+
+LABEL_EMBEDDINGS = ("sssd", "nle")
+
+
+@dataclass
+class ModelConfig:
+    n_leads: int = 8  # generated leads (I, aVF, V1-V6); the other four are derived
+    length: int = 1000  # samples per ECG (10 s at 100 Hz)
+    patch: int = 4  # time samples folded into channels before the S4 stack
+    n_labels: int = 9  # size of the multi-hot label vocabulary
+    label_embedding: str = "sssd"  # "sssd" (multi-hot @ matrix) or "nle" (Skorik 2024)
+    label_dim: int = 128  # width of the label embedding
+    res_channels: int = 96  # residual and skip channels
+    s4_channels: int = 192  # channels inside a block (S4 width), 2 * res_channels
+    n_blocks: int = 8  # residual blocks
+    s4_state: int = 64  # S4D state size N
+    bidirectional: bool = True  # S4 looks both ways along time
+    dropout: float = 0.0  # dropout inside the S4 layers
+    step_embed_in: int = 128  # sinusoidal diffusion-step embedding width
+    step_embed_hidden: int = 256  # width of the step-embedding MLP
+
+    def __post_init__(self):
+        if self.label_embedding not in LABEL_EMBEDDINGS:
+            raise ValueError(
+                f"label_embedding must be one of {LABEL_EMBEDDINGS}, "
+                f"got {self.label_embedding!r}"
+            )
+        if self.length % self.patch:
+            raise ValueError(
+                f"length {self.length} is not a multiple of patch {self.patch}"
+            )
+        if self.s4_channels % 2:
+            raise ValueError(f"s4_channels must be even, got {self.s4_channels}")
+
+    @classmethod
+    def from_dict(cls, values: dict) -> ModelConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown model config fields: {sorted(unknown)}")
+        return cls(**values)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+MODEL_PRESETS: dict[str, ModelConfig] = {
+    # Alcaraz & Strodthoff 2023: 36 blocks, 256 residual / 512 S4 channels, no patching
+    "sssd-ecg": ModelConfig(
+        patch=1,
+        n_labels=71,
+        res_channels=256,
+        s4_channels=512,
+        n_blocks=36,
+        step_embed_hidden=512,
+    ),
+    # small enough to train on two CPU cores: S4 runs on 250 steps instead of 1000
+    "cpu": ModelConfig(),
+    # for tests and smoke runs only
+    "tiny": ModelConfig(
+        length=200,
+        patch=4,
+        res_channels=16,
+        s4_channels=32,
+        n_blocks=2,
+        s4_state=8,
+        label_dim=16,
+        step_embed_in=16,
+        step_embed_hidden=32,
+    ),
+}
+
+
+def step_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sinusoidal embedding of diffusion steps, (B,) -> (B, dim) (Vaswani et al.)."""
+    half = dim // 2
+    freqs = torch.exp(
+        -math.log(10000.0)
+        * torch.arange(half, device=t.device, dtype=torch.float32)
+        / half
+    )
+    args = t.float()[:, None] * freqs[None]  # (B, dim/2)
+    return torch.cat([torch.sin(args), torch.cos(args)], dim=1)
+
+
+class LabelEmbedding(nn.Module):
+    """Multi-hot labels (B, K) -> (B, label_dim); a learned null vector for guidance.
+
+    "sssd": y @ W with a learned K x D matrix (Alcaraz & Strodthoff 2023).
+    "nle": each label has a learned "absent" vector and a zero "present" vector; a
+    learned per-label weight (a 1x1 convolution over the label axis) mixes the K
+    vectors into one (Skorik & Avetisyan 2024).
+    """
+
+    def __init__(self, n_labels: int, dim: int, kind: str):
+        super().__init__()
+        self.kind = kind
+        self.n_labels = n_labels
+        if kind == "sssd":
+            self.weight = nn.Parameter(torch.randn(n_labels, dim) / math.sqrt(n_labels))
+        else:
+            self.absent = nn.Parameter(torch.randn(n_labels, dim))
+            self.mix = nn.Conv1d(n_labels, 1, kernel_size=1)
+        self.null = nn.Parameter(torch.zeros(dim))
+
+    def forward(
+        self, labels: torch.Tensor, drop: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        if labels.ndim != 2 or labels.shape[1] != self.n_labels:
+            raise ValueError(
+                f"labels must be (B, {self.n_labels}) multi-hot, "
+                f"got {tuple(labels.shape)}"
+            )
+        labels = labels.float()
+        if self.kind == "sssd":
+            emb = labels @ self.weight  # (B, D)
+        else:
+            per_label = (1.0 - labels)[..., None] * self.absent  # (B, K, D)
+            emb = self.mix(per_label).squeeze(1)  # (B, D)
+        if drop is not None:
+            emb = torch.where(drop[:, None], self.null.expand_as(emb), emb)
+        return emb
+
+
+class ResidualBlock(nn.Module):
+    """One SSSD block: step embedding, k=3 conv, S4, label, S4, gate, residual/skip."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.step_proj = nn.Linear(cfg.step_embed_hidden, cfg.res_channels)
+        self.conv_in = nn.Conv1d(cfg.res_channels, cfg.s4_channels, 3, padding=1)
+        self.s4_first = S4Layer(
+            cfg.s4_channels, cfg.s4_state, cfg.bidirectional, cfg.dropout
+        )
+        self.label_proj = nn.Linear(cfg.label_dim, cfg.s4_channels)
+        self.s4_second = S4Layer(
+            cfg.s4_channels, cfg.s4_state, cfg.bidirectional, cfg.dropout
+        )
+        gated = cfg.s4_channels // 2
+        self.res_conv = nn.Conv1d(gated, cfg.res_channels, 1)
+        self.skip_conv = nn.Conv1d(gated, cfg.res_channels, 1)
+
+    def forward(
+        self, x: torch.Tensor, step_emb: torch.Tensor, label_emb: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        h = x + self.step_proj(step_emb)[..., None]  # (B, C, L)
+        h = self.s4_first(self.conv_in(h))  # (B, H, L)
+        h = self.s4_second(h + self.label_proj(label_emb)[..., None])
+        a, b = h.chunk(2, dim=1)  # (B, H/2, L) each
+        h = torch.tanh(a) * torch.sigmoid(b)
+        return (x + self.res_conv(h)) * math.sqrt(0.5), self.skip_conv(h)
+
+
+class SSSD(nn.Module):
+    """The denoiser network; it knows nothing of the noise schedule."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        patched = cfg.n_leads * cfg.patch
+        self.init_conv = nn.Conv1d(patched, cfg.res_channels, 1)
+        self.step_mlp = nn.Sequential(
+            nn.Linear(cfg.step_embed_in, cfg.step_embed_hidden),
+            nn.SiLU(),
+            nn.Linear(cfg.step_embed_hidden, cfg.step_embed_hidden),
+            nn.SiLU(),
+        )
+        self.label_embedding = LabelEmbedding(
+            cfg.n_labels, cfg.label_dim, cfg.label_embedding
+        )
+        self.blocks = nn.ModuleList(ResidualBlock(cfg) for _ in range(cfg.n_blocks))
+        self.final_conv = nn.Conv1d(cfg.res_channels, cfg.res_channels, 1)
+        self.out_conv = nn.Conv1d(cfg.res_channels, patched, 1)
+        nn.init.zeros_(self.out_conv.weight)  # start by predicting zero
+        nn.init.zeros_(self.out_conv.bias)
+
+    def forward(
+        self,
+        x_t: torch.Tensor,
+        t: torch.Tensor,
+        labels: torch.Tensor,
+        drop_labels: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """x_t (B, n_leads, L), t (B,) steps, labels (B, K) -> (B, n_leads, L).
+
+        ``drop_labels`` (B,) bool replaces the label embedding by the learned null
+        vector: label dropout in training, the unconditional branch of guidance.
+        """
+        cfg = self.cfg
+        if x_t.ndim != 3 or x_t.shape[1:] != (cfg.n_leads, cfg.length):
+            raise ValueError(
+                f"x_t must be (B, {cfg.n_leads}, {cfg.length}), got {tuple(x_t.shape)}"
+            )
+        B, C, L = x_t.shape
+        p = cfg.patch
+        x = x_t.view(B, C, L // p, p).permute(0, 1, 3, 2).reshape(B, C * p, L // p)
+        h = F.relu(self.init_conv(x))  # (B, res, L/p)
+        step_emb = self.step_mlp(step_embedding(t, cfg.step_embed_in))  # (B, hidden)
+        label_emb = self.label_embedding(labels, drop_labels)  # (B, label_dim)
+        skip = torch.zeros_like(h)
+        for block in self.blocks:
+            h, s = block(h, step_emb, label_emb)
+            skip = skip + s
+        h = skip * math.sqrt(1.0 / len(self.blocks))
+        h = self.out_conv(F.relu(self.final_conv(h)))  # (B, C * p, L/p)
+        return h.view(B, C, p, L // p).permute(0, 1, 3, 2).reshape(B, C, L)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -1,0 +1,370 @@
+"""Train the denoiser: python -m generator.train --data DIR --out var/train/RUN."""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from generator.checkpoint import (
+    Checkpoint,
+    load_checkpoint,
+    resolve_device,
+    save_checkpoint,
+)
+from generator.data import (
+    BatchSampler,
+    first_windows,
+    label_vocabulary,
+    load_signals,
+    split_records,
+)
+from generator.diffusion import DIFFUSION_PRESETS, DiffusionConfig, GaussianDiffusion
+from generator.ecg import CANONICAL_FS
+from generator.model import MODEL_PRESETS, SSSD, ModelConfig, count_parameters
+
+CHECKPOINT_NAME = "last.pt"
+LOG_NAME = "log.csv"
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = 32  # ECGs per optimiser step
+    lr: float = 6e-4  # peak AdamW learning rate
+    warmup_steps: int = 200  # linear learning-rate warm-up
+    weight_decay: float = 0.01  # AdamW decay on conv and linear weights only
+    grad_clip: float = 1.0  # max global gradient norm
+    ema_decay: float = 0.999  # EMA of the weights, ramped up over the first steps
+    min_snr_gamma: float = 5.0  # Min-SNR loss weighting; 0 = plain MSE
+    label_dropout: float = 0.1  # fraction of labels replaced by null (guidance)
+    balance: float = 0.5  # rhythm oversampling exponent, 0 uniform over records
+    amplitude_jitter: float = 0.1  # +/- relative amplitude scaling
+    max_steps: int = 1_000_000  # stop after this many optimiser steps
+    max_minutes: float = 0.0  # stop after this wall time in this process; 0 = no limit
+    checkpoint_minutes: float = 5.0  # wall time between checkpoints
+    eval_every: int = 250  # steps between validation losses
+    log_every: int = 25  # steps between log lines
+    seed: int = 0  # seed of data order, noise and initial weights
+
+
+def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """Decay conv/linear weights; not biases, norms, embeddings or S4 kernels."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        is_kernel = ".kernel." in name or name.endswith(".D")
+        is_embedding = name.startswith("label_embedding")
+        if p.ndim >= 2 and not is_kernel and not is_embedding:
+            decay.append(p)
+        else:
+            no_decay.append(p)
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+
+
+@torch.no_grad()
+def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    for e, p in zip(ema.parameters(), model.parameters(), strict=True):
+        e.lerp_(p, 1.0 - decay)
+
+
+@torch.no_grad()
+def validation_loss(
+    model: torch.nn.Module,
+    diffusion: GaussianDiffusion,
+    x_0: torch.Tensor,
+    labels: torch.Tensor,
+    batch_size: int,
+    draws: int = 4,
+) -> float:
+    """Mean loss over fixed noise and evenly spread steps, comparable across runs."""
+    generator = torch.Generator().manual_seed(1234)
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    T = diffusion.n_steps
+    for draw in range(draws):
+        for start in range(0, len(x_0), batch_size):
+            xb = x_0[start : start + batch_size]
+            n = len(xb)
+            t = ((torch.arange(n) + start) * 37 + draw * T // draws) % T
+            loss = diffusion.training_loss(
+                model,
+                xb,
+                labels[start : start + batch_size],
+                generator=generator,
+                t=t.to(xb.device),
+            )
+            total += loss.item() * n
+            count += n
+    model.train(was_training)
+    return total / max(count, 1)
+
+
+def train(
+    data: str,
+    out: str,
+    *,
+    fmt: str = "index",
+    labels_csv: str | None = None,
+    preset: str = "cpu",
+    label_embedding: str | None = None,
+    overrides: dict | None = None,
+    resume: bool = False,
+    device: str = "auto",
+    threads: int = 2,
+    progress: bool = True,
+) -> Path:
+    """Train (or resume) a run in ``out``; returns the checkpoint path.
+
+    ``overrides`` sets TrainConfig fields; on resume they win over the stored ones.
+    """
+    torch.set_num_threads(threads)
+    overrides = overrides or {}
+    tc = TrainConfig(**overrides)
+    dev = resolve_device(device)
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out_dir / CHECKPOINT_NAME
+    log = print if progress else (lambda *a, **k: None)
+
+    train_records, val_records = split_records(data, fmt, labels_csv=labels_csv)
+    ckpt = None
+    if resume:
+        if not ckpt_path.is_file():
+            raise ValueError(f"--resume given but {ckpt_path} does not exist")
+        ckpt = load_checkpoint(ckpt_path)
+        vocabulary = ckpt.labels
+        tc = TrainConfig(**{**ckpt.extra.get("train", {}), **overrides})
+        model_cfg, diff_cfg = ckpt.model_config, ckpt.diffusion_config
+    else:
+        if preset not in MODEL_PRESETS:
+            raise ValueError(
+                f"unknown preset {preset!r}; allowed: {list(MODEL_PRESETS)}"
+            )
+        vocabulary = label_vocabulary(train_records)
+        model_cfg = ModelConfig(**asdict(MODEL_PRESETS[preset]))
+        model_cfg.n_labels = len(vocabulary)
+        if label_embedding is not None:
+            model_cfg.label_embedding = label_embedding
+        model_cfg = ModelConfig.from_dict(model_cfg.to_dict())  # validate
+        diff_cfg = DiffusionConfig(**asdict(DIFFUSION_PRESETS[preset]))
+
+    train_set = load_signals(train_records, vocabulary, progress=progress)
+    val_set = load_signals(val_records, vocabulary, progress=progress)
+    log(
+        f"train: {len(train_set.signals)} records ({train_set.skipped} skipped), "
+        f"val: {len(val_set.signals)} ({val_set.skipped} skipped), labels {vocabulary}"
+    )
+    if ckpt is not None:
+        data_scale = ckpt.data_scale
+    else:
+        data_scale = float(
+            torch.cat([torch.from_numpy(s).flatten() for s in train_set.signals]).std()
+        )
+    sampler = BatchSampler(
+        train_set,
+        model_cfg.length,
+        balance=tc.balance,
+        amplitude_jitter=tc.amplitude_jitter,
+    )
+    val_x, val_y = (
+        first_windows(val_set, model_cfg.length) if val_set.signals else (None, None)
+    )
+
+    torch.manual_seed(tc.seed)
+    model = SSSD(model_cfg).to(dev)
+    ema = copy.deepcopy(model).eval()
+    diffusion = GaussianDiffusion(diff_cfg).to(dev)
+    optimizer = torch.optim.AdamW(
+        parameter_groups(model, tc.weight_decay), lr=tc.lr, betas=(0.9, 0.99)
+    )
+    step, wall_before = 0, 0.0
+    if ckpt is not None:
+        preset = ckpt.extra.get("preset", preset)
+        wall_before = float(ckpt.extra.get("wall_s", 0.0))
+        model.load_state_dict(ckpt.model)
+        ema.load_state_dict(ckpt.ema)
+        if "optimizer" in ckpt.extra:
+            optimizer.load_state_dict(ckpt.extra["optimizer"])
+        step = ckpt.step
+    log(
+        f"model {count_parameters(model):,} parameters, preset {preset}, "
+        f"{diff_cfg.schedule} schedule T={diff_cfg.n_steps} {diff_cfg.prediction}-"
+        f"prediction, data scale {data_scale:.4f} mV, device {dev}, from step {step}"
+    )
+
+    def save() -> None:
+        save_checkpoint(
+            Checkpoint(
+                model_config=model_cfg,
+                diffusion_config=diff_cfg,
+                labels=list(vocabulary),
+                data_scale=data_scale,
+                fs=CANONICAL_FS,
+                model={k: v.detach().cpu() for k, v in model.state_dict().items()},
+                ema={k: v.detach().cpu() for k, v in ema.state_dict().items()},
+                step=step,
+                extra={
+                    "optimizer": optimizer.state_dict(),
+                    "train": asdict(tc),
+                    "preset": preset,
+                    "wall_s": wall_before + time.time() - started,
+                },
+            ),
+            ckpt_path,
+        )
+
+    log_path = out_dir / LOG_NAME
+    if log_path.is_file():  # drop rows logged after the checkpoint being resumed
+        with open(log_path, newline="") as fh:
+            rows = list(csv.reader(fh))
+        kept = rows[:1] + [r for r in rows[1:] if r and int(r[0]) <= step]
+        with open(log_path, "w", newline="") as fh:
+            csv.writer(fh).writerows(kept)
+    new_log = not log_path.is_file() or log_path.stat().st_size == 0
+    log_file = open(log_path, "a", newline="")  # noqa: SIM115 (closed in finally)
+    writer = csv.writer(log_file)
+    if new_log:
+        writer.writerow(
+            ["step", "wall_s", "train_loss", "val_loss", "ema_val_loss", "lr"]
+        )
+
+    generator = torch.Generator().manual_seed(tc.seed * 1_000_003 + step)
+    started = last_save = time.time()
+    running, running_n = 0.0, 0
+    bar = tqdm(
+        total=tc.max_steps,
+        initial=step,
+        disable=not progress,
+        mininterval=30,
+        file=sys.stderr,
+    )
+    model.train()
+    try:
+        while step < tc.max_steps:
+            if tc.max_minutes and time.time() - started > tc.max_minutes * 60:
+                break
+            lr = tc.lr * min(1.0, (step + 1) / max(tc.warmup_steps, 1))
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            x_mv, labels = sampler.sample(tc.batch_size, generator)
+            x_0 = (x_mv / data_scale).to(dev)
+            labels = labels.to(dev)
+            drop = (torch.rand(len(x_0), generator=generator) < tc.label_dropout).to(
+                dev
+            )
+            loss = diffusion.training_loss(
+                model,
+                x_0,
+                labels,
+                drop,
+                generator=generator,
+                min_snr_gamma=tc.min_snr_gamma or None,
+            )
+            if not math.isfinite(loss.item()):
+                raise RuntimeError(f"loss is {loss.item()} at step {step}; stopping")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+            optimizer.step()
+            step += 1
+            update_ema(ema, model, min(tc.ema_decay, (1 + step) / (10 + step)))
+            running += loss.item()
+            running_n += 1
+            bar.update(1)
+
+            val, ema_val = "", ""
+            if val_x is not None and step % tc.eval_every == 0:
+                vx, vy = (val_x / data_scale).to(dev), val_y.to(dev)
+                val = f"{validation_loss(model, diffusion, vx, vy, tc.batch_size):.5f}"
+                ema_val = (
+                    f"{validation_loss(ema, diffusion, vx, vy, tc.batch_size):.5f}"
+                )
+            if step % tc.log_every == 0 or val:
+                mean = running / max(running_n, 1)
+                writer.writerow(
+                    [
+                        step,
+                        f"{wall_before + time.time() - started:.1f}",
+                        f"{mean:.5f}",
+                        val,
+                        ema_val,
+                        f"{lr:.2e}",
+                    ]
+                )
+                log_file.flush()
+                elapsed = time.time() - started
+                log(
+                    f"step {step} loss {mean:.4f}"
+                    + (f" val {val} ema_val {ema_val}" if val else "")
+                    + f" lr {lr:.1e} {elapsed / 60:.1f} min",
+                    flush=True,
+                )
+                running, running_n = 0.0, 0
+            if time.time() - last_save > tc.checkpoint_minutes * 60:
+                save()
+                last_save = time.time()
+    finally:
+        bar.close()
+        log_file.close()
+    save()
+    log(f"saved {ckpt_path} at step {step}")
+    return ckpt_path
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", required=True, help="dataset folder")
+    parser.add_argument(
+        "--format",
+        default="index",
+        help="index (a folder with index.csv and a split column), ptbxl, mimic, "
+        "challenge, ludb or folder",
+    )
+    parser.add_argument(
+        "--out", required=True, help="run folder for last.pt and log.csv"
+    )
+    parser.add_argument(
+        "--labels-csv", default=None, help="label overrides for an import format"
+    )
+    parser.add_argument("--preset", default="cpu", choices=sorted(MODEL_PRESETS))
+    parser.add_argument("--label-embedding", choices=["sssd", "nle"], default=None)
+    parser.add_argument("--resume", action="store_true", help="continue out/last.pt")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    for f in fields(TrainConfig):
+        parser.add_argument(
+            "--" + f.name.replace("_", "-"), type=type(f.default), default=None
+        )
+    args = parser.parse_args(argv)
+    overrides = {
+        f.name: getattr(args, f.name)
+        for f in fields(TrainConfig)
+        if getattr(args, f.name) is not None
+    }
+    train(
+        args.data,
+        args.out,
+        fmt=args.format,
+        labels_csv=args.labels_csv,
+        preset=args.preset,
+        label_embedding=args.label_embedding,
+        overrides=overrides,
+        resume=args.resume,
+        device=args.device,
+        threads=args.threads,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""Training: the loss falls, runs resume, the test split stays out."""
+
+import csv
+
+import numpy as np
+import pytest
+import torch
+import wfdb
+
+from generator.checkpoint import load_checkpoint
+from generator.data import split_records
+from generator.diffusion import DIFFUSION_PRESETS, GaussianDiffusion
+from generator.model import SSSD
+from generator.train import main as train_main
+from generator.train import update_ema
+
+from .conftest import tiny_config
+
+
+def fake_ecgs(n: int, length: int = 200, seed: int = 0) -> torch.Tensor:
+    """Beat-like bumps at a steady rate: something a tiny model can learn."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(length) / 100
+    out = np.zeros((n, 8, length), dtype=np.float32)
+    for i in range(n):
+        period = rng.uniform(0.7, 1.0)
+        phase = np.mod(t + rng.uniform(0, period), period)
+        beat = np.exp(-((phase - 0.3) ** 2) / 0.0008)
+        out[i] = beat * rng.uniform(0.5, 2.0, size=(8, 1))
+    return torch.from_numpy(out)
+
+
+def test_fifty_training_steps_lower_the_loss():
+    torch.manual_seed(0)
+    model = SSSD(tiny_config())
+    diffusion = GaussianDiffusion(DIFFUSION_PRESETS["tiny"])
+    x_0, labels = fake_ecgs(16), torch.eye(3)[torch.arange(16) % 3]
+    t_eval = torch.arange(16) * 6
+
+    def eval_loss() -> float:
+        g = torch.Generator().manual_seed(99)
+        with torch.no_grad():
+            loss = diffusion.training_loss(model, x_0, labels, t=t_eval, generator=g)
+            return loss.item()
+
+    before = eval_loss()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(50):
+        loss = diffusion.training_loss(model, x_0, labels, generator=g)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    after = eval_loss()
+    assert after < 0.9 * before
+
+
+def test_ema_moves_towards_the_weights():
+    a, b = SSSD(tiny_config()), SSSD(tiny_config())
+    before = (a.init_conv.weight - b.init_conv.weight).abs().sum().item()
+    update_ema(a, b, decay=0.5)
+    after = (a.init_conv.weight - b.init_conv.weight).abs().sum().item()
+    assert after == pytest.approx(0.5 * before, rel=1e-4)
+
+
+def write_index_folder(root, splits):
+    """A folder of WFDB records with an index.csv, like ../shared/ecg."""
+    (root / "rec").mkdir(parents=True)
+    rows = []
+    rng = np.random.default_rng(0)
+    t = np.arange(5000) / 500
+    names = ["I", "II", "V1", "V2", "V3", "V4", "V5", "V6"]
+    for i, split in enumerate(splits):
+        beats = np.exp(-((np.mod(t, 0.8) - 0.4) ** 2) / 0.0005)
+        signal = beats[:, None] * rng.uniform(0.5, 1.5, 8) + 0.01 * rng.normal(
+            size=(5000, 8)
+        )
+        wfdb.wrsamp(
+            f"r{i}",
+            fs=500,
+            units=["mV"] * 8,
+            sig_name=names,
+            p_signal=signal,
+            fmt=["16"] * 8,
+            write_dir=str(root / "rec"),
+        )
+        rhythm = "AF" if i % 3 == 1 else "SR"
+        rows.append(
+            {
+                "path": f"rec/r{i}",
+                "dataset": "fake",
+                "record_id": str(i),
+                "labels": rhythm,
+                "rhythm": rhythm,
+                "normal": str(int(i % 2 == 0)),
+                "age": "",
+                "sex": "",
+                "split": split,
+            }
+        )
+    with open(root / "index.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def test_train_never_reads_the_test_split(tmp_path):
+    write_index_folder(tmp_path, ["train", "test", "val", "exclude", "train"])
+    train, val = split_records(tmp_path)
+    assert [r.record_id for r in train] == ["0", "4"]
+    assert [r.record_id for r in val] == ["2"]
+
+
+def test_train_command_checkpoints_and_resumes(tmp_path):
+    data = tmp_path / "data"
+    write_index_folder(data, ["train", "train", "train", "val", "test"])
+    out = tmp_path / "run"
+    common = ["--data", str(data), "--out", str(out), "--preset", "tiny"]
+    common += ["--batch-size", "4", "--eval-every", "2", "--log-every", "1"]
+    train_main(common + ["--max-steps", "3"])
+    first = load_checkpoint(out / "last.pt")
+    assert first.step == 3
+    assert first.labels == ["SR", "AF", "NORM"]
+    assert "optimizer" in first.extra
+    assert first.extra["train"]["batch_size"] == 4
+    train_main(common + ["--max-steps", "5", "--resume"])
+    second = load_checkpoint(out / "last.pt")
+    assert second.step == 5
+    assert second.data_scale == first.data_scale
+    with open(out / "log.csv") as fh:
+        steps = [int(row["step"]) for row in csv.DictReader(fh)]
+    assert steps == [1, 2, 3, 4, 5]
+    with pytest.raises(ValueError, match="does not exist"):
+        train_main(common + ["--resume", "--out", str(tmp_path / "none")])
+
+
+def test_a_folder_without_splits_holds_out_a_fixed_validation_share(tmp_path):
+    write_index_folder(tmp_path, ["train"] * 30)
+    train, val = split_records(tmp_path / "rec", "folder", val_fraction=0.2)
+    again = split_records(tmp_path / "rec", "folder", val_fraction=0.2)
+    assert len(train) + len(val) == 30
+    assert 0 < len(val) < 15
+    assert [r.record_id for r in val] == [r.record_id for r in again[1]]
+    with pytest.raises(ValueError, match="allowed"):
+        split_records(tmp_path, "edf")
