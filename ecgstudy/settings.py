@@ -105,6 +105,8 @@ ECG_DATA_DIR = env.path("ECG_DATA_DIR", default=BASE_DIR.parent / "shared" / "ec
 GENERATOR_CHECKPOINT = env.path(
     "GENERATOR_CHECKPOINT", default=BASE_DIR / "fixtures" / "demo-checkpoint.pt"
 )
+# Where Celery workers run the generator: auto (a GPU if found), cpu or cuda.
+GENERATOR_DEVICE = env.str("GENERATOR_DEVICE", default="auto")
 # Sampling rate of the pool: the generator's rate, so real and synthetic ECGs
 # are equally smooth on the sheet.
 POOL_FS = env.int("POOL_FS", default=100)

@@ -3,6 +3,8 @@
 import os
 import shutil
 import socket
+import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -12,6 +14,10 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # Playwright's sync API runs an event loop in the test thread; Django's ORM calls
 # in the same thread are still synchronous and safe.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+# The test models are small: one thread per process is as fast as two, and two
+# processes (pytest and a Celery worker) each spinning two threads on two cores
+# slow each other down a hundredfold.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -91,3 +97,85 @@ def browser():
         )
         yield browser
         browser.close()
+
+
+DEMO_CHECKPOINT = REPO_ROOT / "fixtures" / "demo-checkpoint.pt"
+
+
+@pytest.fixture(scope="session")
+def demo_checkpoint() -> Path:
+    if not DEMO_CHECKPOINT.is_file():
+        pytest.fail(f"the committed demo checkpoint {DEMO_CHECKPOINT} is missing")
+    return DEMO_CHECKPOINT
+
+
+@pytest.fixture
+def celery_worker(redis_url, settings, tmp_path):
+    """Start real Celery workers on a private queue; the app sends tasks to Redis.
+
+    Yields ``start()``, which launches a worker process and returns it; every
+    worker is stopped at the end of the test.
+    """
+    from django.db import connection
+
+    from ecgstudy.celery import app
+
+    if connection.vendor != "postgresql":
+        skip_or_fail("a worker process needs a shared database: set DATABASE_URL")
+    database = connection.settings_dict
+    queue = f"test-{os.getpid()}-{tmp_path.name}"
+    env = dict(
+        os.environ,
+        CELERY_BROKER_URL=redis_url,
+        DATABASE_URL=(
+            f"postgres://{database.get('USER') or 'postgres'}@"
+            f"{database.get('HOST') or '127.0.0.1'}:{database.get('PORT') or 5432}/"
+            f"{database['NAME']}"
+        ),
+        MEDIA_ROOT=str(settings.MEDIA_ROOT),
+        SECRET_KEY="worker-test",
+        DJANGO_SETTINGS_MODULE="ecgstudy.settings",
+        GENERATOR_DEVICE="cpu",
+    )
+    saved = (
+        app.conf.task_always_eager,
+        app.conf.broker_url,
+        app.conf.task_default_queue,
+    )
+    app.conf.task_always_eager = False
+    app.conf.broker_url = redis_url
+    app.conf.task_default_queue = queue
+    workers = []
+
+    def start():
+        log = (tmp_path / f"worker{len(workers)}.log").open("w")
+        worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "ecgstudy",
+                "worker",
+                "--pool=solo",
+                "-Q",
+                queue,
+                "--loglevel=INFO",
+                "--without-heartbeat",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        workers.append(worker)
+        return worker
+
+    yield start
+    app.conf.task_always_eager, app.conf.broker_url, app.conf.task_default_queue = saved
+    for worker in workers:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait(timeout=20)

@@ -1,12 +1,22 @@
-"""Researchers' view of the pool: filterable list of ECGs, each with its sheet."""
+"""Researchers' view of the pool: ECGs with their sheets, and generation jobs."""
 
-from django.contrib import admin
-from django.http import Http404, HttpResponse
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
-from django.urls import path
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
 
-from ecgstudy.pool.models import EcgRecord
+from ecgstudy.pool.forms import GenerationJobForm
+from ecgstudy.pool.models import EcgRecord, GenerationJob
 from ecgstudy.pool.selectors import record_sheet_svg, record_signal_bytes
+from ecgstudy.pool.services import (
+    generation_job_cancel,
+    generation_job_create,
+    generation_job_queue,
+)
 
 
 @admin.register(EcgRecord)
@@ -21,7 +31,7 @@ class EcgRecordAdmin(admin.ModelAdmin):
         "fs",
         "created_at",
     )
-    list_filter = ("dataset", "origin", "rhythm", "normal", "sex")
+    list_filter = ("origin", "dataset", "rhythm", "normal", "sex", "generation_job")
     search_fields = ("source_id", "dataset")
     list_per_page = 50
     fieldsets = (
@@ -45,7 +55,33 @@ class EcgRecordAdmin(admin.ModelAdmin):
             "Signal",
             {"fields": ("fs", "n_samples", "signal_sha256", "created_at")},
         ),
+        (
+            "Provenance (synthetic ECGs)",
+            {
+                "fields": (
+                    "generation_job",
+                    "generation_index",
+                    "generation_seed",
+                    "checkpoint",
+                    "sampling",
+                ),
+                "classes": ("collapse",),
+            },
+        ),
     )
+    readonly_fields = ("checkpoint", "sampling")
+
+    @admin.display(description="checkpoint")
+    def checkpoint(self, obj: EcgRecord) -> str:
+        job = obj.generation_job
+        return f"{job.checkpoint_path} (sha256 {job.checkpoint_sha256})" if job else "-"
+
+    @admin.display(description="sampling")
+    def sampling(self, obj: EcgRecord) -> str:
+        job = obj.generation_job
+        if not job:
+            return "-"
+        return f"{job.sampler}, {job.steps} steps, guidance {job.guidance:g}"
 
     # Records arrive by import or generation and are never edited by hand.
     def has_add_permission(self, request):
@@ -91,3 +127,121 @@ class EcgRecordAdmin(admin.ModelAdmin):
         filename = f"{record.dataset}-{record.source_id}.npz"
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response
+
+
+@admin.register(GenerationJob)
+class GenerationJobAdmin(admin.ModelAdmin):
+    list_display = (
+        "__str__",
+        "status",
+        "progress",
+        "sampler",
+        "steps",
+        "guidance",
+        "seed",
+        "checkpoint_short",
+        "created_at",
+        "duration",
+        "error_short",
+    )
+    list_filter = ("status", "sampler")
+    actions = ["resume_jobs", "cancel_jobs"]
+    fieldsets = (
+        (
+            None,
+            {"fields": ("status", "progress", "error", "created_by", "records_link")},
+        ),
+        (
+            "Request",
+            {"fields": ("plan", "sampler", "steps", "guidance", "seed", "chunk_size")},
+        ),
+        ("Checkpoint", {"fields": ("checkpoint_path", "checkpoint_sha256")}),
+        ("Timing", {"fields": ("created_at", "started_at", "finished_at")}),
+    )
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields] + [
+            "progress",
+            "records_link",
+        ]
+
+    def has_change_permission(self, request, obj=None):
+        return False  # a job is defined once; resume or cancel it with the actions
+
+    @admin.display(description="progress")
+    def progress(self, job: GenerationJob) -> str:
+        return format_html(
+            '<progress value="{}" max="{}"></progress> {} / {}',
+            job.n_done,
+            job.total,
+            job.n_done,
+            job.total,
+        )
+
+    @admin.display(description="checkpoint")
+    def checkpoint_short(self, job: GenerationJob) -> str:
+        return job.checkpoint_sha256[:12]
+
+    @admin.display(description="time")
+    def duration(self, job: GenerationJob) -> str:
+        if not (job.started_at and job.finished_at):
+            return "-"
+        return f"{(job.finished_at - job.started_at).total_seconds():.0f} s"
+
+    @admin.display(description="error")
+    def error_short(self, job: GenerationJob) -> str:
+        return job.error[:80]
+
+    @admin.display(description="ECGs")
+    def records_link(self, job: GenerationJob) -> str:
+        url = reverse("admin:pool_ecgrecord_changelist")
+        return format_html(
+            '<a href="{}?generation_job__id__exact={}">{} synthetic ECGs</a>',
+            url,
+            job.pk,
+            job.records.count(),
+        )
+
+    @admin.action(description="Start or resume the selected jobs", permissions=["add"])
+    def resume_jobs(self, request, queryset):
+        for job in queryset:
+            if job.status == GenerationJob.Status.DONE:
+                continue
+            with transaction.atomic():
+                chunks = generation_job_queue(job=job)
+            self.message_user(request, f"{job}: {len(chunks)} chunk(s) queued.")
+
+    @admin.action(description="Cancel the selected jobs", permissions=["add"])
+    def cancel_jobs(self, request, queryset):
+        cancelled = sum(generation_job_cancel(job=job) for job in queryset)
+        self.message_user(request, f"{cancelled} job(s) cancelled.")
+
+    def add_view(self, request, form_url="", extra_context=None):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = GenerationJobForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            with transaction.atomic():
+                job = generation_job_create(
+                    **form.job_arguments(), created_by=request.user
+                )
+                generation_job_queue(job=job)
+            self.message_user(
+                request,
+                f"{job} queued: {job.total} ECGs in chunks of {job.chunk_size}.",
+                messages.SUCCESS,
+            )
+            return HttpResponseRedirect(
+                reverse("admin:pool_generationjob_change", args=[job.pk])
+            )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Generate synthetic ECGs",
+            "form": form,
+            "opts": self.model._meta,
+            "has_view_permission": self.has_view_permission(request),
+            **(extra_context or {}),
+        }
+        return TemplateResponse(
+            request, "admin/pool/generationjob/generate_form.html", context
+        )

@@ -26,6 +26,76 @@ class Sex(models.TextChoices):
     FEMALE = "F", "Female"
 
 
+class GenerationJob(models.Model):
+    """A request for synthetic ECGs from one checkpoint, run in chunks by Celery.
+
+    ``plan`` lists label sets and counts in order, e.g. [[["AF"], 50],
+    [["SR", "NORM"], 50]]; ECG ``index`` of the job is the position in that order.
+    Chunks never span two label sets, and chunk k draws its noise from a seed
+    derived from ``seed`` and k, so the same job always makes the same ECGs.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class Sampler(models.TextChoices):
+        DDIM = "ddim", "DDIM"
+        DDPM = "ddpm", "DDPM (ancestral)"
+
+    checkpoint_path = models.CharField(max_length=500)
+    checkpoint_sha256 = models.CharField(max_length=64)
+    plan = models.JSONField(help_text="[[labels, count], ...] in generation order.")
+    sampler = models.CharField(max_length=8, choices=Sampler.choices)
+    steps = models.PositiveIntegerField(help_text="Denoising steps per ECG.")
+    guidance = models.FloatField(help_text="Classifier-free guidance scale; 1 = none.")
+    seed = models.BigIntegerField()
+    chunk_size = models.PositiveIntegerField()
+    total = models.PositiveIntegerField()
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.QUEUED
+    )
+    n_done = models.PositiveIntegerField("done", default=0)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        "auth.User", null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(n_done__lte=models.F("total")),
+                name="pool_job_done_within_total",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(steps__gt=0)
+                & models.Q(chunk_size__gt=0)
+                & models.Q(total__gt=0)
+                & models.Q(guidance__gte=0),
+                name="pool_job_positive_parameters",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        counts = ", ".join(f"{'+'.join(labels)}={n}" for labels, n in self.plan)
+        return f"Generation job {self.pk} ({counts})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in {
+            self.Status.DONE,
+            self.Status.FAILED,
+            self.Status.CANCELLED,
+        }
+
+
 class EcgRecord(models.Model):
     """A 12-lead ECG in canonical form, with its labels and cached 12-lead sheet.
 
@@ -57,6 +127,20 @@ class EcgRecord(models.Model):
     )
     age = models.PositiveSmallIntegerField(null=True, blank=True)
     sex = models.CharField(max_length=1, choices=Sex.choices, blank=True)
+    generation_job = models.ForeignKey(
+        GenerationJob,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="records",
+        help_text="The job that made a synthetic ECG; empty for real ones.",
+    )
+    generation_index = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Position of the ECG within its job."
+    )
+    generation_seed = models.BigIntegerField(
+        null=True, blank=True, help_text="Seed of the chunk that drew this ECG."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -69,6 +153,26 @@ class EcgRecord(models.Model):
             models.CheckConstraint(
                 condition=models.Q(n_samples__gt=0) & models.Q(fs__gt=0),
                 name="pool_record_nonempty_signal",
+            ),
+            models.UniqueConstraint(
+                fields=["generation_job", "generation_index"],
+                name="pool_record_unique_job_index",
+            ),
+            # Synthetic ECGs always carry their job and index; real ones never do.
+            models.CheckConstraint(
+                condition=(
+                    models.Q(
+                        origin="synthetic",
+                        generation_job__isnull=False,
+                        generation_index__isnull=False,
+                    )
+                    | models.Q(
+                        origin="real",
+                        generation_job__isnull=True,
+                        generation_index__isnull=True,
+                    )
+                ),
+                name="pool_record_provenance_matches_origin",
             ),
         ]
         indexes = [models.Index(fields=["origin", "rhythm"])]

@@ -1,4 +1,4 @@
-"""Writes to the pool: importing real ECGs and rendering their sheets."""
+"""Writes to the pool: importing real ECGs, generating synthetic ones, sheets."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ import numpy as np
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.utils import timezone
 
-from ecgstudy.pool.models import EcgRecord, Origin
+from ecgstudy.pool.models import EcgRecord, GenerationJob, Origin, Rhythm
 from ecgstudy.pool.render import render_sheet
 from ecgstudy.pool.selectors import record_signal
 from generator.datasets import SourceRecord, iter_records
@@ -157,3 +158,322 @@ def record_render_sheet(*, record: EcgRecord) -> None:
         raise
     if old:
         transaction.on_commit(lambda: default_storage.delete(old))
+
+
+# Synthetic ECGs -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A slice of a generation job: ``n`` ECGs of one label set from ``start``."""
+
+    index: int
+    labels: tuple[str, ...]
+    start: int
+    n: int
+
+
+def parse_label_counts(text: str) -> list[tuple[tuple[str, ...], int]]:
+    """'AF=50,SR+NORM=50' -> [(('AF',), 50), (('SR', 'NORM'), 50)].
+
+    A '+' joins labels that every ECG of that group carries together.
+    """
+    plan: list[tuple[tuple[str, ...], int]] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        labels_text, sep, count_text = part.partition("=")
+        labels = tuple(s.strip() for s in labels_text.split("+") if s.strip())
+        if not sep or not labels:
+            raise ValueError(
+                f"{part!r} is not LABEL=COUNT (e.g. AF=50,SR=50 or SR+NORM=20)"
+            )
+        try:
+            count = int(count_text)
+        except ValueError:
+            raise ValueError(f"{part!r}: the count must be a whole number") from None
+        if count < 1:
+            raise ValueError(f"{part!r}: the count must be at least 1")
+        plan.append((labels, count))
+    if not plan:
+        raise ValueError("no label counts given (e.g. AF=50,SR=50)")
+    return plan
+
+
+def job_chunks(job: GenerationJob) -> list[Chunk]:
+    """The job's chunks in order; a chunk never spans two label sets."""
+    chunks: list[Chunk] = []
+    start = 0
+    for labels, count in job.plan:
+        for offset in range(0, count, job.chunk_size):
+            n = min(job.chunk_size, count - offset)
+            chunks.append(Chunk(len(chunks), tuple(labels), start + offset, n))
+        start += count
+    return chunks
+
+
+def chunk_seed(job_seed: int, chunk_index: int) -> int:
+    """The seed of one chunk, derived from the job's seed and the chunk's index."""
+    state = np.random.SeedSequence([job_seed, chunk_index]).generate_state(1)
+    return int(state[0])
+
+
+def generation_request_check(
+    *,
+    checkpoint: str | Path,
+    plan: list[tuple[tuple[str, ...], int]],
+    sampler: str,
+    steps: int,
+    guidance: float,
+    chunk_size: int,
+) -> None:
+    """Raise ValueError naming what is wrong with a generation request, if anything:
+    a missing or unreadable checkpoint, labels it does not know (listing the ones
+    it does), an unknown sampler, or numbers out of range."""
+    from generator.api import checkpoint_labels
+
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise ValueError(f"checkpoint {path} not found")
+    if sampler not in GenerationJob.Sampler.values:
+        raise ValueError(
+            f"sampler must be one of {', '.join(GenerationJob.Sampler.values)}, "
+            f"got {sampler!r}"
+        )
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1, got {steps}")
+    if guidance < 0:
+        raise ValueError(f"guidance must be 0 or more, got {guidance}")
+    if chunk_size < 1:
+        raise ValueError(f"chunk size must be at least 1, got {chunk_size}")
+    if not plan:
+        raise ValueError("no label counts given (e.g. AF=50,SR=50)")
+    try:
+        known = checkpoint_labels(path)
+    except Exception as exc:
+        raise ValueError(f"checkpoint {path} cannot be loaded: {exc}") from exc
+    unknown = sorted({label for labels, _ in plan for label in labels} - set(known))
+    if unknown:
+        raise ValueError(
+            f"unknown label(s) {', '.join(unknown)}; "
+            f"this checkpoint knows {', '.join(known)}"
+        )
+
+
+def generation_job_create(
+    *,
+    checkpoint: str | Path,
+    plan: list[tuple[tuple[str, ...], int]],
+    sampler: str = "ddim",
+    steps: int = 50,
+    guidance: float = 1.0,
+    seed: int = 1,
+    chunk_size: int = 8,
+    created_by=None,
+) -> GenerationJob:
+    """Check a request against its checkpoint and store it as a queued job."""
+    from generator.checkpoint import file_sha256
+
+    generation_request_check(
+        checkpoint=checkpoint,
+        plan=plan,
+        sampler=sampler,
+        steps=steps,
+        guidance=guidance,
+        chunk_size=chunk_size,
+    )
+    return GenerationJob.objects.create(
+        checkpoint_path=str(checkpoint),
+        checkpoint_sha256=file_sha256(checkpoint),
+        plan=[[list(labels), int(count)] for labels, count in plan],
+        sampler=sampler,
+        steps=steps,
+        guidance=guidance,
+        seed=seed,
+        chunk_size=chunk_size,
+        total=sum(count for _, count in plan),
+        created_by=created_by,
+    )
+
+
+def _pending_chunks(job: GenerationJob) -> list[Chunk]:
+    written = set(job.records.values_list("generation_index", flat=True))
+    return [
+        chunk
+        for chunk in job_chunks(job)
+        if not written.issuperset(range(chunk.start, chunk.start + chunk.n))
+    ]
+
+
+def _reopen(job: GenerationJob) -> list[Chunk]:
+    """Put a new, failed or cancelled job back in the queue; return its open chunks."""
+    pending = _pending_chunks(job)
+    status = GenerationJob.Status.QUEUED if pending else GenerationJob.Status.DONE
+    GenerationJob.objects.filter(pk=job.pk).update(
+        status=status, error="", finished_at=None if pending else job.finished_at
+    )
+    job.refresh_from_db()
+    return pending
+
+
+def generation_job_queue(*, job: GenerationJob) -> list[int]:
+    """Send the job's unwritten chunks to the Celery workers; resumes a stopped job."""
+    from ecgstudy.pool.tasks import generate_chunk_task
+
+    pending = _reopen(job)
+    for chunk in pending:
+        transaction.on_commit(
+            lambda k=chunk.index: generate_chunk_task.delay(job.pk, k)
+        )
+    return [chunk.index for chunk in pending]
+
+
+def generation_job_run(
+    *, job: GenerationJob, progress: Callable[[int], None] | None = None
+) -> GenerationJob:
+    """Run the job's unwritten chunks here, one after another (no broker needed).
+
+    ``progress(n_written)`` is called after each chunk. Stops at the first failed
+    chunk (the job is then marked failed) or when the job is cancelled.
+    """
+    for chunk in _reopen(job):
+        written = generation_chunk_run(job_id=job.pk, chunk_index=chunk.index)
+        if progress is not None:
+            progress(written)
+        job.refresh_from_db()
+        if job.status == GenerationJob.Status.CANCELLED:
+            break
+    job.refresh_from_db()
+    return job
+
+
+def generation_job_cancel(*, job: GenerationJob) -> bool:
+    """Stop a queued or running job; chunks already written are kept."""
+    stopped = GenerationJob.objects.filter(
+        pk=job.pk,
+        status__in=[GenerationJob.Status.QUEUED, GenerationJob.Status.RUNNING],
+    ).update(status=GenerationJob.Status.CANCELLED, finished_at=timezone.now())
+    job.refresh_from_db()
+    return bool(stopped)
+
+
+def _fail_job(job_id: int, message: str) -> None:
+    GenerationJob.objects.filter(pk=job_id).exclude(
+        status=GenerationJob.Status.CANCELLED
+    ).update(
+        status=GenerationJob.Status.FAILED,
+        error=message[:5000],
+        finished_at=timezone.now(),
+    )
+
+
+def generation_chunk_run(*, job_id: int, chunk_index: int) -> int:
+    """Generate, canonicalise, render and store one chunk; return ECGs written.
+
+    Safe to run twice or on several workers at once: ECGs already stored are
+    skipped (a unique key on job and index), and a cancelled or failed job
+    writes nothing. A failure marks the job failed with its error and leaves no
+    partial record of this chunk.
+    """
+    job = GenerationJob.objects.get(pk=job_id)
+    if job.status in {GenerationJob.Status.CANCELLED, GenerationJob.Status.FAILED}:
+        return 0
+    chunk = job_chunks(job)[chunk_index]
+    indices = range(chunk.start, chunk.start + chunk.n)
+    if set(job.records.values_list("generation_index", flat=True)).issuperset(indices):
+        return 0
+    GenerationJob.objects.filter(pk=job_id, status=GenerationJob.Status.QUEUED).update(
+        status=GenerationJob.Status.RUNNING, started_at=timezone.now()
+    )
+    try:
+        prepared = _generate_chunk(job, chunk)
+        return _write_generated(job_id, chunk, prepared)
+    except Exception as exc:
+        _fail_job(job_id, f"chunk {chunk_index}: {type(exc).__name__}: {exc}")
+        logger.exception("generation job %s chunk %s failed", job_id, chunk_index)
+        raise
+
+
+def _generate_chunk(job: GenerationJob, chunk: Chunk) -> list[tuple[np.ndarray, str]]:
+    from django.conf import settings
+
+    from generator import api
+    from generator.checkpoint import file_sha256
+    from generator.ecg import canonicalize
+
+    if file_sha256(job.checkpoint_path) != job.checkpoint_sha256:
+        raise ValueError(
+            f"checkpoint {job.checkpoint_path} changed since the job was created"
+        )
+    signals, provenance = api.generate(
+        job.checkpoint_path,
+        list(chunk.labels),
+        n=chunk.n,
+        seed=chunk_seed(job.seed, chunk.index),
+        steps=job.steps,
+        sampler=job.sampler,
+        guidance=job.guidance,
+        device=settings.GENERATOR_DEVICE,
+    )
+    prepared = []
+    for k, signal in enumerate(signals):
+        # The same canonical form and renderer as every real record.
+        canonical = canonicalize(
+            signal,
+            provenance.fs,
+            target_fs=settings.POOL_FS,
+            record=f"job {job.pk} ECG {chunk.start + k}",
+        )
+        prepared.append((canonical, render_sheet(canonical, settings.POOL_FS)))
+    return prepared
+
+
+def _write_generated(
+    job_id: int, chunk: Chunk, prepared: list[tuple[np.ndarray, str]]
+) -> int:
+    from django.conf import settings
+
+    rhythm = next((label for label in chunk.labels if label in Rhythm.values), "other")
+    saved: list[str] = []
+    written = 0
+    try:
+        with transaction.atomic():
+            job = GenerationJob.objects.select_for_update().get(pk=job_id)
+            if job.status in {
+                GenerationJob.Status.CANCELLED,
+                GenerationJob.Status.FAILED,
+            }:
+                return 0
+            existing = set(job.records.values_list("generation_index", flat=True))
+            for k, (signal, sheet) in enumerate(prepared):
+                index = chunk.start + k
+                if index in existing:
+                    continue
+                payload = signal_to_bytes(signal, settings.POOL_FS)
+                EcgRecord.objects.create(
+                    origin=Origin.SYNTHETIC,
+                    dataset="synthetic",
+                    source_id=f"job{job.pk}-{index}",
+                    fs=settings.POOL_FS,
+                    n_samples=signal.shape[1],
+                    signal=_save_file("signals", ".npz", payload, saved),
+                    signal_sha256=hashlib.sha256(payload).hexdigest(),
+                    sheet=_save_file("sheets", ".svg", sheet.encode(), saved),
+                    labels=list(chunk.labels),
+                    rhythm=rhythm,
+                    normal="NORM" in chunk.labels,
+                    generation_job=job,
+                    generation_index=index,
+                    generation_seed=chunk_seed(job.seed, chunk.index),
+                )
+                written += 1
+            job.n_done = job.records.count()
+            if job.n_done == job.total:
+                job.status = GenerationJob.Status.DONE
+                job.finished_at = timezone.now()
+            job.save(update_fields=["n_done", "status", "finished_at"])
+    except BaseException:
+        for name in saved:
+            default_storage.delete(name)
+        raise
+    return written

@@ -24,7 +24,7 @@ def printed_password(output: str) -> str:
 
 
 def test_without_data_it_says_where_to_get_ptbxl_and_still_creates_the_admin(tmp_path):
-    output = run_setup("--data", str(tmp_path / "nowhere"))
+    output = run_setup("--data", str(tmp_path / "nowhere"), "--synthetic", "")
     assert "No ECG data found" in output
     assert "https://physionet.org/content/ptb-xl/" in output
     assert "ECG_DATA_DIR=" in output
@@ -32,11 +32,14 @@ def test_without_data_it_says_where_to_get_ptbxl_and_still_creates_the_admin(tmp
     assert user is not None and user.is_superuser
 
 
-def test_it_imports_every_dataset_folder_under_the_data_dir(tmp_path):
+def test_it_builds_a_pool_of_real_and_synthetic_ecgs_once(tmp_path, demo_checkpoint):
     build_mimic_folder(tmp_path / "data" / "mimic")
-    output = run_setup("--data", str(tmp_path / "data"))
+    output = run_setup("--data", str(tmp_path / "data"), "--synthetic", "AF=1,SR=1")
     assert "(mimic): imported 3" in output
-    assert EcgRecord.objects.count() == 3
-    again = run_setup("--data", str(tmp_path / "data"))
+    assert "done, 2/2 synthetic ECGs (AF=1, SR=1)" in output
+    assert EcgRecord.objects.filter(origin="real").count() == 3
+    assert EcgRecord.objects.filter(origin="synthetic").count() == 2
+    again = run_setup("--data", str(tmp_path / "data"), "--synthetic", "AF=1,SR=1")
     assert "imported 0, skipped 3" in again
+    assert EcgRecord.objects.count() == 5
     assert printed_password(again) != printed_password(output)

@@ -1,4 +1,4 @@
-"""`manage.py setup_demo`: fill the pool from ECG_DATA_DIR, create an admin account."""
+"""`manage.py setup_demo`: fill the pool, real and synthetic; create an admin."""
 
 import secrets
 from pathlib import Path
@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from ecgstudy.pool.models import GenerationJob
 from generator.datasets import detect_format
 
 NO_DATA_HELP = """\
@@ -31,20 +32,34 @@ The admin is served without ECGs in the meantime.
 class Command(BaseCommand):
     help = (
         "Import every dataset found under ECG_DATA_DIR (or --data) in its own layout, "
-        "then create or reset the 'admin' account and print its password."
+        "generate a first synthetic pool with GENERATOR_CHECKPOINT, then create or "
+        "reset the 'admin' account and print its password."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("--data", type=Path, help="Default: ECG_DATA_DIR.")
+        parser.add_argument(
+            "--synthetic",
+            default="AF=10,SR=10",
+            help="Synthetic ECGs per label when the pool has none yet; '' for none "
+            "(default: %(default)s).",
+        )
         parser.add_argument("--username", default="admin")
 
-    def handle(self, *args, data: Path | None, username: str, **opts):
+    def handle(self, *args, data: Path | None, synthetic: str, username: str, **opts):
         root = Path(data or settings.ECG_DATA_DIR)
         folders = self._dataset_folders(root)
         if not folders:
             self.stdout.write(self.style.WARNING(NO_DATA_HELP.format(path=root)))
         for folder, fmt in folders:
             call_command("import_ecgs", str(folder), format=fmt, stdout=self.stdout)
+        if synthetic and not GenerationJob.objects.exists():
+            call_command(
+                "generate_pool",
+                checkpoint=settings.GENERATOR_CHECKPOINT,
+                per_label=synthetic,
+                stdout=self.stdout,
+            )
         self._admin_account(username)
 
     def _dataset_folders(self, root: Path) -> list[tuple[Path, str]]:

@@ -1,0 +1,69 @@
+"""Forms of the pool's admin pages."""
+
+from django import forms
+from django.conf import settings
+
+from ecgstudy.pool.models import GenerationJob
+from ecgstudy.pool.services import generation_request_check, parse_label_counts
+
+
+class GenerationJobForm(forms.Form):
+    """What a researcher asks of the generator: checkpoint, counts, sampler."""
+
+    checkpoint = forms.CharField(
+        max_length=500,
+        help_text="Path of a generator checkpoint on the workers' file system.",
+    )
+    per_label = forms.CharField(
+        label="ECGs per label",
+        max_length=500,
+        help_text="e.g. AF=50,SR=50; join labels with + (SR+NORM=20).",
+    )
+    sampler = forms.ChoiceField(choices=GenerationJob.Sampler.choices, initial="ddim")
+    steps = forms.IntegerField(min_value=1, max_value=2000, initial=50)
+    guidance = forms.FloatField(
+        min_value=0, initial=1.0, help_text="Classifier-free guidance; 1 = none."
+    )
+    seed = forms.IntegerField(min_value=0, initial=1)
+    chunk_size = forms.IntegerField(
+        min_value=1, max_value=1000, initial=8, help_text="ECGs per Celery task."
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["checkpoint"].initial = str(settings.GENERATOR_CHECKPOINT)
+
+    def clean_per_label(self):
+        try:
+            return parse_label_counts(self.cleaned_data["per_label"])
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        try:
+            generation_request_check(
+                checkpoint=data["checkpoint"],
+                plan=data["per_label"],
+                sampler=data["sampler"],
+                steps=data["steps"],
+                guidance=data["guidance"],
+                chunk_size=data["chunk_size"],
+            )
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        return data
+
+    def job_arguments(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "checkpoint": data["checkpoint"],
+            "plan": data["per_label"],
+            "sampler": data["sampler"],
+            "steps": data["steps"],
+            "guidance": data["guidance"],
+            "seed": data["seed"],
+            "chunk_size": data["chunk_size"],
+        }
