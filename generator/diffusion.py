@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from generator.config import DictConfig
 
 SCHEDULES = ("linear", "cosine")
 PREDICTIONS = ("eps", "v")
 
 
 @dataclass
-class DiffusionConfig:
+class DiffusionConfig(DictConfig):
     schedule: str = (
         "cosine"  # "linear" (DDPM, SSSD-ECG) or "cosine" (Nichol & Dhariwal)
     )
@@ -35,17 +37,6 @@ class DiffusionConfig:
             )
         if self.n_steps < 1:
             raise ValueError(f"n_steps must be at least 1, got {self.n_steps}")
-
-    @classmethod
-    def from_dict(cls, values: dict) -> DiffusionConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ValueError(f"unknown diffusion config fields: {sorted(unknown)}")
-        return cls(**values)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 DIFFUSION_PRESETS: dict[str, DiffusionConfig] = {

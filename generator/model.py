@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from generator.config import DictConfig
 from generator.s4 import S4Layer
 
 LABEL_EMBEDDINGS = ("sssd", "nle")
 
 
 @dataclass
-class ModelConfig:
+class ModelConfig(DictConfig):
     n_leads: int = 8  # generated leads (I, aVF, V1-V6); the other four are derived
     length: int = 1000  # samples per ECG (10 s at 100 Hz)
     patch: int = 4  # time samples folded into channels before the S4 stack
@@ -43,17 +44,6 @@ class ModelConfig:
             )
         if self.s4_channels % 2:
             raise ValueError(f"s4_channels must be even, got {self.s4_channels}")
-
-    @classmethod
-    def from_dict(cls, values: dict) -> ModelConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ValueError(f"unknown model config fields: {sorted(unknown)}")
-        return cls(**values)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 MODEL_PRESETS: dict[str, ModelConfig] = {
