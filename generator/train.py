@@ -120,6 +120,7 @@ def train(
     label_embedding: str | None = None,
     overrides: dict | None = None,
     resume: bool = False,
+    init_from: str | Path | None = None,
     device: str = "auto",
     threads: int = 2,
     progress: bool = True,
@@ -127,6 +128,9 @@ def train(
     """Train (or resume) a run in ``out``; returns the checkpoint path.
 
     ``overrides`` sets TrainConfig fields; on resume they win over the stored ones.
+    ``init_from`` continues from another checkpoint's weights, step and labels, with
+    a fresh optimizer: e.g. the committed demo checkpoint, when the run folder with
+    its full ``last.pt`` is gone.
     """
     torch.set_num_threads(threads)
     overrides = overrides or {}
@@ -139,10 +143,18 @@ def train(
 
     train_records, val_records = split_records(data, fmt, labels_csv=labels_csv)
     ckpt = None
+    if resume and init_from:
+        raise ValueError("give --resume or --init-from, not both")
+    if init_from:
+        if not Path(init_from).is_file():
+            raise ValueError(f"--init-from {init_from} does not exist")
+        resume, ckpt_source = True, Path(init_from)
+    else:
+        ckpt_source = ckpt_path
     if resume:
-        if not ckpt_path.is_file():
-            raise ValueError(f"--resume given but {ckpt_path} does not exist")
-        ckpt = load_checkpoint(ckpt_path)
+        if not ckpt_source.is_file():
+            raise ValueError(f"--resume given but {ckpt_source} does not exist")
+        ckpt = load_checkpoint(ckpt_source)
         vocabulary = ckpt.labels
         tc = TrainConfig(**{**ckpt.extra.get("train", {}), **overrides})
         model_cfg, diff_cfg = ckpt.model_config, ckpt.diffusion_config
@@ -340,6 +352,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--preset", default="cpu", choices=sorted(MODEL_PRESETS))
     parser.add_argument("--label-embedding", choices=["sssd", "nle"], default=None)
     parser.add_argument("--resume", action="store_true", help="continue out/last.pt")
+    parser.add_argument(
+        "--init-from",
+        default=None,
+        help="continue from another checkpoint's weights (fresh optimizer), e.g. "
+        "fixtures/demo-checkpoint.pt",
+    )
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     for f in fields(TrainConfig):
@@ -361,6 +379,7 @@ def main(argv: list[str] | None = None) -> None:
         label_embedding=args.label_embedding,
         overrides=overrides,
         resume=args.resume,
+        init_from=args.init_from,
         device=args.device,
         threads=args.threads,
     )

@@ -134,6 +134,24 @@ def test_train_command_checkpoints_and_resumes(tmp_path):
         train_main(common + ["--resume", "--out", str(tmp_path / "none")])
 
 
+def test_a_run_continues_from_an_exported_checkpoint_with_a_fresh_optimizer(
+    tmp_path,
+):
+    from generator.checkpoint import export_checkpoint
+
+    data = tmp_path / "data"
+    write_index_folder(data, ["train", "train", "train", "val"])
+    common = ["--data", str(data), "--preset", "tiny", "--batch-size", "4"]
+    train_main(common + ["--out", str(tmp_path / "first"), "--max-steps", "3"])
+    export_checkpoint(tmp_path / "first" / "last.pt", tmp_path / "small.pt")
+    new_run = ["--out", str(tmp_path / "second"), "--max-steps", "5"]
+    train_main(common + new_run + ["--init-from", str(tmp_path / "small.pt")])
+    second = load_checkpoint(tmp_path / "second" / "last.pt")
+    assert second.step == 5 and second.labels == ["SR", "AF", "NORM"]
+    with pytest.raises(ValueError, match="not both"):
+        train_main(common + new_run + ["--resume", "--init-from", "x.pt"])
+
+
 def test_a_folder_without_splits_holds_out_a_fixed_validation_share(tmp_path):
     write_index_folder(tmp_path, ["train"] * 30)
     train, val = split_records(tmp_path / "rec", "folder", val_fraction=0.2)
