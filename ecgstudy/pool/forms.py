@@ -12,11 +12,13 @@ class GenerationJobForm(forms.Form):
 
     checkpoint = forms.CharField(
         max_length=500,
+        widget=forms.TextInput(attrs={"size": 70}),
         help_text="Path of a generator checkpoint on the workers' file system.",
     )
     per_label = forms.CharField(
         label="ECGs per label",
         max_length=500,
+        widget=forms.TextInput(attrs={"size": 40}),
         help_text="e.g. AF=50,SR=50; join labels with + (SR+NORM=20).",
     )
     sampler = forms.ChoiceField(choices=GenerationJob.Sampler.choices, initial="ddim")
