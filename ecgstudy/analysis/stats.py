@@ -169,6 +169,17 @@ def krippendorff_alpha(
     return float(krippendorff.alpha(reliability_data=data, level_of_measurement=level))
 
 
+def _categories(seen: np.ndarray, categories) -> np.ndarray:
+    """The category set: the values seen, or the given ones if they cover them."""
+    if categories is None:
+        return seen
+    categories = np.unique(_as_finite("categories", categories))
+    unknown = np.setdiff1d(seen, categories)
+    if unknown.size:
+        raise ValueError(f"ratings {unknown.tolist()} are not among the categories")
+    return categories
+
+
 def gwet_ac1(ratings: np.ndarray, *, categories: np.ndarray | None = None) -> float:
     """Gwet's AC1 of a units x raters matrix of nominal ratings, NaN for missing.
 
@@ -181,13 +192,7 @@ def gwet_ac1(ratings: np.ndarray, *, categories: np.ndarray | None = None) -> fl
     if np.any(np.isinf(data)):
         raise ValueError("ratings hold infinite values; use NaN for missing")
     seen = np.unique(data[~np.isnan(data)])
-    if categories is None:
-        categories = seen
-    else:
-        categories = np.unique(_as_finite("categories", categories))
-        unknown = np.setdiff1d(seen, categories)
-        if unknown.size:
-            raise ValueError(f"ratings {unknown.tolist()} are not among the categories")
+    categories = _categories(seen, categories)
     if categories.size < 2:
         raise ValueError("Gwet's AC1 needs at least 2 categories; only one was given")
     # (units, categories): how many raters put each unit in each category
@@ -228,13 +233,7 @@ def cohen_kappa(
     b = _as_finite("b", b)
     _check_same_length(a=a, b=b)
     seen = np.union1d(a, b)
-    if categories is None:
-        categories = seen
-    else:
-        categories = np.unique(_as_finite("categories", categories))
-        unknown = np.setdiff1d(seen, categories)
-        if unknown.size:
-            raise ValueError(f"ratings {unknown.tolist()} are not among the categories")
+    categories = _categories(seen, categories)
     if seen.size < 2:
         raise ValueError("both raters used a single category; kappa is undefined")
     table = np.zeros((categories.size, categories.size))

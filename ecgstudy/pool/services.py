@@ -6,7 +6,8 @@ import hashlib
 import io
 import logging
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +54,19 @@ def signal_to_bytes(signal: np.ndarray, fs: int) -> bytes:
     return buffer.getvalue()
 
 
+@contextmanager
+def _files_removed_on_error() -> Iterator[list[str]]:
+    """Collect the names of files saved inside the block; delete them if it fails,
+    so a rolled-back transaction leaves no orphan file behind."""
+    saved: list[str] = []
+    try:
+        yield saved
+    except BaseException:
+        for name in saved:
+            default_storage.delete(name)
+        raise
+
+
 def _save_file(folder: str, suffix: str, content: bytes, saved: list[str]) -> str:
     # Random names: a file name must never tell a real record from a synthetic one.
     name = default_storage.save(
@@ -64,32 +78,26 @@ def _save_file(folder: str, suffix: str, content: bytes, saved: list[str]) -> st
 
 def _write_chunk(chunk: list[_Prepared], *, fs: int) -> None:
     """Store one chunk of records: all of them with their files, or none."""
-    saved: list[str] = []
-    try:
-        with transaction.atomic():
-            for item in chunk:
-                payload = signal_to_bytes(item.signal, fs)
-                source = item.source
-                EcgRecord.objects.create(
-                    origin=Origin.REAL,
-                    dataset=source.dataset,
-                    source_id=source.record_id,
-                    source_path=str(source.path),
-                    fs=fs,
-                    n_samples=item.signal.shape[1],
-                    signal=_save_file("signals", ".npz", payload, saved),
-                    signal_sha256=hashlib.sha256(payload).hexdigest(),
-                    sheet=_save_file("sheets", ".svg", item.sheet.encode(), saved),
-                    labels=list(source.labels),
-                    rhythm=source.rhythm,
-                    normal=source.normal,
-                    age=source.age,
-                    sex=source.sex or "",
-                )
-    except BaseException:
-        for name in saved:
-            default_storage.delete(name)
-        raise
+    with _files_removed_on_error() as saved, transaction.atomic():
+        for item in chunk:
+            payload = signal_to_bytes(item.signal, fs)
+            source = item.source
+            EcgRecord.objects.create(
+                origin=Origin.REAL,
+                dataset=source.dataset,
+                source_id=source.record_id,
+                source_path=str(source.path),
+                fs=fs,
+                n_samples=item.signal.shape[1],
+                signal=_save_file("signals", ".npz", payload, saved),
+                signal_sha256=hashlib.sha256(payload).hexdigest(),
+                sheet=_save_file("sheets", ".svg", item.sheet.encode(), saved),
+                labels=list(source.labels),
+                rhythm=source.rhythm,
+                normal=source.normal,
+                age=source.age,
+                sex=source.sex or "",
+            )
 
 
 def ecg_import(
@@ -147,15 +155,9 @@ def record_render_sheet(*, record: EcgRecord) -> None:
     """(Re-)render a record's sheet from its stored signal and store it."""
     svg = render_sheet(record_signal(record=record), record.fs)
     old = record.sheet.name if record.sheet else ""
-    saved: list[str] = []
-    try:
-        with transaction.atomic():
-            record.sheet = _save_file("sheets", ".svg", svg.encode(), saved)
-            record.save(update_fields=["sheet"])
-    except BaseException:
-        for name in saved:
-            default_storage.delete(name)
-        raise
+    with _files_removed_on_error() as saved, transaction.atomic():
+        record.sheet = _save_file("sheets", ".svg", svg.encode(), saved)
+        record.save(update_fields=["sheet"])
     if old:
         transaction.on_commit(lambda: default_storage.delete(old))
 
@@ -398,13 +400,8 @@ def _generate_chunk(job: GenerationJob, chunk: Chunk) -> list[tuple[np.ndarray, 
     from django.conf import settings
 
     from generator import api
-    from generator.checkpoint import file_sha256
     from generator.ecg import canonicalize
 
-    if file_sha256(job.checkpoint_path) != job.checkpoint_sha256:
-        raise ValueError(
-            f"checkpoint {job.checkpoint_path} changed since the job was created"
-        )
     signals, provenance = api.generate(
         job.checkpoint_path,
         list(chunk.labels),
@@ -415,6 +412,11 @@ def _generate_chunk(job: GenerationJob, chunk: Chunk) -> list[tuple[np.ndarray, 
         guidance=job.guidance,
         device=settings.GENERATOR_DEVICE,
     )
+    # generate() hashes the file once per load; no need to read it again here.
+    if provenance.checkpoint_sha256 != job.checkpoint_sha256:
+        raise ValueError(
+            f"checkpoint {job.checkpoint_path} changed since the job was created"
+        )
     prepared = []
     for k, signal in enumerate(signals):
         # The same canonical form and renderer as every real record.
@@ -434,46 +436,40 @@ def _write_generated(
     from django.conf import settings
 
     rhythm = next((label for label in chunk.labels if label in Rhythm.values), "other")
-    saved: list[str] = []
     written = 0
-    try:
-        with transaction.atomic():
-            job = GenerationJob.objects.select_for_update().get(pk=job_id)
-            if job.status in {
-                GenerationJob.Status.CANCELLED,
-                GenerationJob.Status.FAILED,
-            }:
-                return 0
-            existing = set(job.records.values_list("generation_index", flat=True))
-            for k, (signal, sheet) in enumerate(prepared):
-                index = chunk.start + k
-                if index in existing:
-                    continue
-                payload = signal_to_bytes(signal, settings.POOL_FS)
-                EcgRecord.objects.create(
-                    origin=Origin.SYNTHETIC,
-                    dataset="synthetic",
-                    source_id=f"job{job.pk}-{index}",
-                    fs=settings.POOL_FS,
-                    n_samples=signal.shape[1],
-                    signal=_save_file("signals", ".npz", payload, saved),
-                    signal_sha256=hashlib.sha256(payload).hexdigest(),
-                    sheet=_save_file("sheets", ".svg", sheet.encode(), saved),
-                    labels=list(chunk.labels),
-                    rhythm=rhythm,
-                    normal="NORM" in chunk.labels,
-                    generation_job=job,
-                    generation_index=index,
-                    generation_seed=chunk_seed(job.seed, chunk.index),
-                )
-                written += 1
-            job.n_done = job.records.count()
-            if job.n_done == job.total:
-                job.status = GenerationJob.Status.DONE
-                job.finished_at = timezone.now()
-            job.save(update_fields=["n_done", "status", "finished_at"])
-    except BaseException:
-        for name in saved:
-            default_storage.delete(name)
-        raise
+    with _files_removed_on_error() as saved, transaction.atomic():
+        job = GenerationJob.objects.select_for_update().get(pk=job_id)
+        if job.status in {
+            GenerationJob.Status.CANCELLED,
+            GenerationJob.Status.FAILED,
+        }:
+            return 0
+        existing = set(job.records.values_list("generation_index", flat=True))
+        for k, (signal, sheet) in enumerate(prepared):
+            index = chunk.start + k
+            if index in existing:
+                continue
+            payload = signal_to_bytes(signal, settings.POOL_FS)
+            EcgRecord.objects.create(
+                origin=Origin.SYNTHETIC,
+                dataset="synthetic",
+                source_id=f"job{job.pk}-{index}",
+                fs=settings.POOL_FS,
+                n_samples=signal.shape[1],
+                signal=_save_file("signals", ".npz", payload, saved),
+                signal_sha256=hashlib.sha256(payload).hexdigest(),
+                sheet=_save_file("sheets", ".svg", sheet.encode(), saved),
+                labels=list(chunk.labels),
+                rhythm=rhythm,
+                normal="NORM" in chunk.labels,
+                generation_job=job,
+                generation_index=index,
+                generation_seed=chunk_seed(job.seed, chunk.index),
+            )
+            written += 1
+        job.n_done = job.records.count()
+        if job.n_done == job.total:
+            job.status = GenerationJob.Status.DONE
+            job.finished_at = timezone.now()
+        job.save(update_fields=["n_done", "status", "finished_at"])
     return written
