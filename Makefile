@@ -15,10 +15,12 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e ".[test]" --config-settings editable_mode=compat
 	touch $@
 
-# Migrate, import the ECGs under ECG_DATA_DIR, render them, create an admin, serve.
+# Migrate, import the ECGs under ECG_DATA_DIR, generate synthetic ones, create an
+# admin and a launched demo study with two readers, serve.
 demo: $(BIN)/.installed
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py migrate --no-input
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py setup_demo
+	-DEBUG=$${DEBUG:-1} $(BIN)/python manage.py create_demo_study
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py runserver $(HOST)
 
 lint: $(BIN)/.installed

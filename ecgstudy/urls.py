@@ -1,8 +1,10 @@
-"""URL routes: the admin (researchers) for now; reader pages join with the studies."""
+"""URL routes: the admin for researchers, the reader pages, and sign-in."""
 
 from django.contrib import admin
-from django.urls import path
-from django.views.generic import RedirectView
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from ecgstudy.studies.views import HomeView
 
 admin.site.site_header = "ecgstudy"
 admin.site.site_title = "ecgstudy"
@@ -10,5 +12,12 @@ admin.site.index_title = "Research administration"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", include("ecgstudy.studies.urls")),
+    path("", HomeView.as_view(), name="home"),
 ]

@@ -1,13 +1,15 @@
-"""factory_boy factories of pool records with synthetic signals and sheets."""
+"""factory_boy factories: pool records with signals and sheets, jobs, readers."""
 
 import hashlib
 
 import factory
+from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 
-from ecgstudy.pool.models import EcgRecord, Origin, Rhythm
+from ecgstudy.pool.models import EcgRecord, GenerationJob, Origin, Rhythm
 from ecgstudy.pool.render import render_sheet
 from ecgstudy.pool.services import signal_to_bytes
+from ecgstudy.studies.models import Reader
 from tests.signals import synthetic_ecg
 
 
@@ -40,3 +42,55 @@ class EcgRecordFactory(factory.django.DjangoModelFactory):
     def sheet(self):
         svg = render_sheet(synthetic_ecg(self.fs, seed=self.seed), self.fs)
         return ContentFile(svg.encode(), name="sheet.svg")
+
+
+class GenerationJobFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = GenerationJob
+
+    checkpoint_path = "/checkpoints/demo-checkpoint.pt"
+    checkpoint_sha256 = "ab" * 32
+    plan = factory.LazyFunction(lambda: [[["AF"], 10], [["SR"], 10]])
+    sampler = "ddim"
+    steps = 50
+    guidance = 1.0
+    seed = 7
+    chunk_size = 8
+    total = 20
+    status = GenerationJob.Status.DONE
+
+
+class SyntheticRecordFactory(EcgRecordFactory):
+    """A synthetic ECG as generate_pool stores it (dataset "synthetic", provenance)."""
+
+    origin = Origin.SYNTHETIC
+    dataset = "synthetic"
+    generation_job = factory.SubFactory(GenerationJobFactory)
+    generation_index = factory.Sequence(int)
+    source_id = factory.LazyAttribute(
+        lambda o: f"job{o.generation_job.pk}-{o.generation_index}"
+    )
+    generation_seed = 12345
+    labels = factory.LazyAttribute(lambda o: [o.rhythm])
+    normal = None
+
+
+READER_PASSWORD = "pass-word-123"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    password = factory.django.Password(READER_PASSWORD)
+
+
+class ReaderFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Reader
+
+    user = factory.SubFactory(UserFactory)
+    site = "Site A"
+    experience = "cardiologist"

@@ -1,0 +1,438 @@
+"""Researchers' side of the studies: set up, launch, watch progress, close."""
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from ecgstudy.studies.forms import ReaderAddForm, ReaderChangeForm, StudyAdminForm
+from ecgstudy.studies.models import (
+    CaseQuota,
+    Invitation,
+    Judgment,
+    Participation,
+    Reader,
+    Study,
+)
+from ecgstudy.studies.selectors import study_progress, study_ratio
+from ecgstudy.studies.services import (
+    invitation_create,
+    participation_create,
+    reader_create,
+    study_close,
+    study_launch,
+    study_launch_problems,
+)
+
+QUESTION_FIELDS = (
+    "ask_origin",
+    "ask_confidence",
+    "confidence_levels",
+    "ask_diagnosis",
+    "diagnosis_options",
+    "diagnosis_multiple",
+    "ask_quality",
+    "ask_comment",
+)
+CASE_MIX_FIELDS = ("seed", "repeat_fraction", "practice_cases", "reveal_ratio")
+
+
+def _invitation_link(request, token: str) -> str:
+    return request.build_absolute_uri(reverse("studies:invitation", args=[token]))
+
+
+def _progress_bar(answered: int, total: int) -> str:
+    percent = round(100 * answered / total) if total else 0
+    return format_html(
+        '<span class="progress-cell"><progress max="{}" value="{}"></progress> '
+        "{} / {} ({}%)</span>",
+        total,
+        answered,
+        answered,
+        total,
+        percent,
+    )
+
+
+class CaseQuotaInline(admin.TabularInline):
+    model = CaseQuota
+    extra = 0
+    verbose_name_plural = "case mix (drawn from the pool at launch)"
+
+    def _editable(self, obj) -> bool:
+        return obj is None or obj.is_draft
+
+    def has_add_permission(self, request, obj=None):
+        return self._editable(obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return self._editable(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._editable(obj) and super().has_delete_permission(request, obj)
+
+
+class ParticipationInline(admin.TabularInline):
+    model = Participation
+    extra = 0
+    fields = ("reader", "site", "experience", "seed", "progress")
+    readonly_fields = ("site", "experience", "seed", "progress")
+    autocomplete_fields = ("reader",)
+
+    @admin.display(description="site")
+    def site(self, obj):
+        return obj.reader.site if obj.pk else "-"
+
+    @admin.display(description="experience")
+    def experience(self, obj):
+        return obj.reader.experience if obj.pk else "-"
+
+    @admin.display(description="progress")
+    def progress(self, obj):
+        if not obj.pk:
+            return "-"
+        answered = Judgment.objects.filter(assignment__participation=obj).count()
+        return _progress_bar(answered, obj.assignments.count())
+
+    def has_change_permission(self, request, obj=None):
+        # Readers are added or removed, never swapped: their answers follow them.
+        return False
+
+    def has_add_permission(self, request, obj=None):
+        open_ = obj is None or obj.status != Study.Status.CLOSED
+        return open_ and super().has_add_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        draft = obj is None or obj.is_draft
+        return draft and super().has_delete_permission(request, obj)
+
+
+@admin.register(Study)
+class StudyAdmin(admin.ModelAdmin):
+    form = StudyAdminForm
+    list_display = ("name", "status", "cases", "readers", "progress", "launched_at")
+    list_filter = ("status",)
+    search_fields = ("name",)
+    inlines = (CaseQuotaInline, ParticipationInline)
+    fieldsets = (
+        (None, {"fields": ("name", "instructions", "status_display")}),
+        ("Questions", {"fields": QUESTION_FIELDS}),
+        (
+            "Case mix and order",
+            {
+                "fields": CASE_MIX_FIELDS,
+                "description": "Cases are drawn per row of the case mix below with "
+                "the seed; each reader's order comes from their own stored seed.",
+            },
+        ),
+        ("After the last case", {"fields": ("show_feedback",)}),
+    )
+
+    @admin.display(description="status")
+    def status_display(self, obj):
+        if obj is None or obj.pk is None:
+            return "Draft"
+        when = obj.closed_at or obj.launched_at
+        suffix = f" ({when:%Y-%m-%d %H:%M} UTC)" if when else ""
+        return f"{obj.get_status_display()}{suffix}"
+
+    @admin.display(description="cases")
+    def cases(self, obj):
+        real, synthetic = study_ratio(study=obj)
+        return f"{real} real + {synthetic} synthetic"
+
+    @admin.display(description="readers")
+    def readers(self, obj):
+        return obj.participations.count()
+
+    @admin.display(description="progress")
+    def progress(self, obj):
+        if obj.is_draft:
+            return "-"
+        _, overall = study_progress(study=obj)
+        return _progress_bar(overall.answered, overall.total)
+
+    def get_readonly_fields(self, request, obj=None):
+        frozen = (
+            () if obj is None or obj.is_draft else QUESTION_FIELDS + CASE_MIX_FIELDS
+        )
+        return ("status_display", *frozen)
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not Participation:
+            return super().save_formset(request, form, formset, change)
+        # New readers go through the service, which stores their order if the study
+        # is already launched.
+        new = [p for p in formset.save(commit=False) if p.pk is None]
+        for deleted in formset.deleted_objects:
+            deleted.delete()
+        for participation in new:
+            try:
+                participation_create(study=form.instance, reader=participation.reader)
+            except ValidationError as exc:
+                messages.error(request, "; ".join(exc.messages))
+
+    def get_urls(self):
+        extra = [
+            path(
+                "<int:pk>/launch/",
+                self.admin_site.admin_view(self.launch_view),
+                name="studies_study_launch",
+            ),
+            path(
+                "<int:pk>/close/",
+                self.admin_site.admin_view(self.close_view),
+                name="studies_study_close",
+            ),
+            path(
+                "<int:pk>/progress/",
+                self.admin_site.admin_view(self.progress_view),
+                name="studies_study_progress",
+            ),
+        ]
+        return [*extra, *super().get_urls()]
+
+    def _study(self, request, pk: int, *, change: bool) -> Study:
+        study = get_object_or_404(Study, pk=pk)
+        allowed = (
+            self.has_change_permission(request, study)
+            if change
+            else self.has_view_permission(request, study)
+        )
+        if not allowed:
+            raise PermissionDenied
+        return study
+
+    def _change_url(self, study: Study) -> str:
+        return reverse("admin:studies_study_change", args=[study.pk])
+
+    def launch_view(self, request, pk: int):
+        study = self._study(request, pk, change=True)
+        if request.method == "POST":
+            try:
+                with transaction.atomic():
+                    study_launch(study=study)
+            except ValidationError as exc:
+                for problem in exc.messages:
+                    messages.error(request, f"Not launched: {problem}")
+            else:
+                messages.success(
+                    request,
+                    f"“{study}” is launched: its cases and every reader's order are "
+                    "stored, and readers can start.",
+                )
+                return HttpResponseRedirect(
+                    reverse("admin:studies_study_progress", args=[study.pk])
+                )
+            return HttpResponseRedirect(self._change_url(study))
+        real, synthetic = study_ratio(study=study)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Launch “{study}”?",
+            "study": study,
+            "problems": study_launch_problems(study=study),
+            "real": real,
+            "synthetic": synthetic,
+            "n_readers": study.participations.count(),
+        }
+        return TemplateResponse(
+            request, "admin/studies/study/launch_confirm.html", context
+        )
+
+    def close_view(self, request, pk: int):
+        study = self._study(request, pk, change=True)
+        if request.method != "POST":
+            _, overall = study_progress(study=study)
+            context = {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "title": f"Close “{study}”?",
+                "study": study,
+                "overall": overall,
+            }
+            return TemplateResponse(
+                request, "admin/studies/study/close_confirm.html", context
+            )
+        try:
+            study_close(study=study)
+        except ValidationError as exc:
+            messages.error(request, "; ".join(exc.messages))
+        else:
+            messages.success(
+                request, f"“{study}” is closed; readers can no longer answer."
+            )
+        return HttpResponseRedirect(self._change_url(study))
+
+    def progress_view(self, request, pk: int):
+        study = self._study(request, pk, change=False)
+        rows, overall = study_progress(study=study)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Progress of “{study}”",
+            "study": study,
+            "rows": rows,
+            "overall": overall,
+        }
+        return TemplateResponse(request, "admin/studies/study/progress.html", context)
+
+
+@admin.register(Reader)
+class ReaderAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "full_name", "email", "site", "experience", "account")
+    list_filter = ("site", "experience")
+    search_fields = ("user__username", "user__first_name", "user__last_name", "site")
+    form = ReaderChangeForm
+    actions = ("new_invitation",)
+
+    @admin.display(description="name")
+    def full_name(self, obj):
+        return obj.user.get_full_name()
+
+    @admin.display(description="email")
+    def email(self, obj):
+        return obj.user.email
+
+    @admin.display(description="account")
+    def account(self, obj):
+        return "active" if obj.user.has_usable_password() else "invited"
+
+    def add_view(self, request, form_url="", extra_context=None):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = ReaderAddForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                with transaction.atomic():
+                    if data["user"]:
+                        reader = Reader.objects.create(
+                            user=data["user"],
+                            site=data["site"],
+                            experience=data["experience"],
+                        )
+                        token = None
+                    else:
+                        reader = reader_create(
+                            username=data["username"],
+                            email=data["email"],
+                            first_name=data["first_name"],
+                            last_name=data["last_name"],
+                            site=data["site"],
+                            experience=data["experience"],
+                        )
+                        _, token = invitation_create(
+                            reader=reader, created_by=request.user
+                        )
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            else:
+                self._announce(request, reader, token)
+                return HttpResponseRedirect(reverse("admin:studies_reader_changelist"))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Add reader",
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/studies/reader/add_form.html", context)
+
+    def _announce(self, request, reader: Reader, token: str | None) -> None:
+        if token is None:
+            messages.success(request, f"{reader} can now be added to studies.")
+            return
+        messages.success(
+            request,
+            format_html(
+                "Invitation for {} (works once, for 14 days; it is shown only now): "
+                '<a href="{}">{}</a>',
+                reader,
+                _invitation_link(request, token),
+                _invitation_link(request, token),
+            ),
+        )
+
+    @admin.action(description="Create a new invitation link")
+    def new_invitation(self, request, queryset):
+        for reader in queryset.select_related("user"):
+            _, token = invitation_create(reader=reader, created_by=request.user)
+            self._announce(request, reader, token)
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    list_display = ("reader", "created_at", "expires_at", "used_at", "created_by")
+    list_filter = ("used_at",)
+    fields = ("reader", "created_by", "created_at", "expires_at", "used_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Judgment)
+class JudgmentAdmin(admin.ModelAdmin):
+    """Answers, for researchers to look through; nobody edits them."""
+
+    list_display = (
+        "study",
+        "reader",
+        "case",
+        "round",
+        "truth",
+        "origin",
+        "confidence",
+        "diagnosis",
+        "quality",
+        "seconds",
+        "submitted_at",
+    )
+    list_filter = ("assignment__participation__study", "origin", "quality")
+    list_select_related = (
+        "assignment__participation__study",
+        "assignment__participation__reader__user",
+        "assignment__case__record",
+    )
+    date_hierarchy = "submitted_at"
+
+    @admin.display(description="study")
+    def study(self, obj):
+        return obj.assignment.participation.study
+
+    @admin.display(description="reader")
+    def reader(self, obj):
+        return obj.assignment.participation.reader
+
+    @admin.display(description="case")
+    def case(self, obj):
+        return obj.assignment.case.token
+
+    @admin.display(description="round")
+    def round(self, obj):
+        return obj.assignment.round
+
+    @admin.display(description="truth")
+    def truth(self, obj):
+        return obj.assignment.case.record.origin
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

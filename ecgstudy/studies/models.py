@@ -1,0 +1,341 @@
+"""Blinded studies: readers, studies and their cases, per-reader orders, judgments.
+
+A study is set up as a draft (questions, case mix, readers) and launched: the
+launch draws the cases from the pool with the study's seed, gives each case a
+random token, and stores for every reader an order of assignments drawn from the
+reader's own seed. From then on cases, questions and orders are frozen; readers
+answer each assignment once.
+"""
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+
+from ecgstudy.pool.models import EcgRecord, Origin, Rhythm
+
+DEFAULT_DIAGNOSES = [
+    ["SR", "Normal sinus rhythm"],
+    ["AF", "Atrial fibrillation"],
+    ["other", "Other"],
+]
+MIN_CONFIDENCE_LEVELS = 2
+MAX_CONFIDENCE_LEVELS = 9  # one digit key per level on the case page
+
+
+def random_seed() -> int:
+    return secrets.randbelow(2**31)
+
+
+def default_diagnoses() -> list[list[str]]:
+    return [list(option) for option in DEFAULT_DIAGNOSES]
+
+
+class Quality(models.TextChoices):
+    GOOD = "good", "Good"
+    ACCEPTABLE = "acceptable", "Acceptable"
+    POOR = "poor", "Poor"
+
+
+class Reader(models.Model):
+    """A physician who reads ECGs, with the site and experience the report groups by."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reader"
+    )
+    site = models.CharField(
+        max_length=100, blank=True, help_text="Hospital or centre, as you name it."
+    )
+    experience = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="e.g. resident, cardiologist, electrophysiologist.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["user__username"]
+
+    def __str__(self) -> str:
+        return self.user.get_username()
+
+
+class Invitation(models.Model):
+    """A one-time link with which a new reader sets a password.
+
+    Only the SHA-256 of the link's token is stored; the link itself is shown once.
+    """
+
+    reader = models.ForeignKey(
+        Reader, on_delete=models.CASCADE, related_name="invitations"
+    )
+    token_sha256 = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Invitation of {self.reader}"
+
+
+class Study(models.Model):
+    """A blinded reader study: its questions, its case mix and its readers."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        LAUNCHED = "launched", "Launched"
+        CLOSED = "closed", "Closed"
+
+    name = models.CharField(max_length=200)
+    instructions = models.TextField(
+        blank=True, help_text="Shown to readers before their first case."
+    )
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.DRAFT, editable=False
+    )
+
+    # Questions; each can be switched off.
+    ask_origin = models.BooleanField(
+        "ask real or synthetic", default=True, help_text="A forced choice."
+    )
+    ask_confidence = models.BooleanField(
+        "ask confidence",
+        default=True,
+        help_text="How sure the reader is of the choice.",
+    )
+    confidence_levels = models.PositiveSmallIntegerField(
+        default=5,
+        help_text=f"Points on the confidence scale ({MIN_CONFIDENCE_LEVELS}-"
+        f"{MAX_CONFIDENCE_LEVELS}); 1 is a guess, the highest is certain.",
+    )
+    ask_diagnosis = models.BooleanField(default=True)
+    diagnosis_options = models.JSONField(
+        default=default_diagnoses,
+        help_text="[[code, text], ...]; a code that names a rhythm of the pool "
+        "(SR, AF, ...) is scored against the case's rhythm in the report.",
+    )
+    diagnosis_multiple = models.BooleanField("several diagnoses allowed", default=False)
+    ask_quality = models.BooleanField("ask signal quality", default=True)
+    ask_comment = models.BooleanField(
+        "offer a comment box", default=True, help_text="Free text, never required."
+    )
+
+    # Case mix and order.
+    seed = models.BigIntegerField(
+        default=random_seed, help_text="Draws the cases from the pool."
+    )
+    repeat_fraction = models.FloatField(
+        default=0.1,
+        help_text="Fraction of cases shown a second time later in each reader's "
+        "order, for intra-reader agreement (0-0.5).",
+    )
+    practice_cases = models.PositiveSmallIntegerField(
+        default=0, help_text="Cases at the start that are not counted."
+    )
+    reveal_ratio = models.BooleanField(
+        "tell readers the real:synthetic ratio", default=False
+    )
+    show_feedback = models.BooleanField(
+        "show readers their accuracy at the end", default=False
+    )
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    launched_at = models.DateTimeField(null=True, blank=True, editable=False)
+    closed_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name_plural = "studies"
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(
+                    confidence_levels__gte=MIN_CONFIDENCE_LEVELS,
+                    confidence_levels__lte=MAX_CONFIDENCE_LEVELS,
+                ),
+                name="studies_study_confidence_scale",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(repeat_fraction__gte=0, repeat_fraction__lte=0.5),
+                name="studies_study_repeat_fraction",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_draft(self) -> bool:
+        return self.status == self.Status.DRAFT
+
+
+class CaseQuota(models.Model):
+    """How many ECGs of one origin and rhythm the launch draws from the pool."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="quotas")
+    origin = models.CharField(max_length=16, choices=Origin.choices)
+    rhythm = models.CharField(max_length=8, choices=Rhythm.choices)
+    count = models.PositiveIntegerField()
+
+    class Meta:
+        verbose_name = "case mix row"
+        ordering = ["origin", "rhythm"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["study", "origin", "rhythm"], name="studies_quota_unique"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(count__gt=0), name="studies_quota_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.count} {self.origin} {self.rhythm}"
+
+
+class StudyCase(models.Model):
+    """A pool record in one study, known outside the admin only by its token."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="cases")
+    record = models.ForeignKey(
+        EcgRecord, on_delete=models.PROTECT, related_name="study_cases"
+    )
+    token = models.CharField(max_length=32, unique=True)
+    practice = models.BooleanField(default=False, help_text="Not counted.")
+
+    class Meta:
+        ordering = ["study", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["study", "record"], name="studies_case_unique_record"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"case {self.token}"
+
+
+class Participation(models.Model):
+    """A reader in a study, with the seed that drew their order of cases."""
+
+    study = models.ForeignKey(
+        Study, on_delete=models.CASCADE, related_name="participations"
+    )
+    reader = models.ForeignKey(
+        Reader, on_delete=models.PROTECT, related_name="participations"
+    )
+    seed = models.BigIntegerField(default=random_seed)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "reader of the study"
+        verbose_name_plural = "readers of the study"
+        ordering = ["study", "reader__user__username"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["study", "reader"], name="studies_participation_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reader} in {self.study}"
+
+
+class Assignment(models.Model):
+    """One place in a reader's stored order: a case, in round 1 or its repeat, 2.
+
+    The reader's URL for it is its own random token, so that a repeated case does
+    not give itself away by its address.
+    """
+
+    participation = models.ForeignKey(
+        Participation, on_delete=models.CASCADE, related_name="assignments"
+    )
+    case = models.ForeignKey(
+        StudyCase, on_delete=models.PROTECT, related_name="assignments"
+    )
+    round = models.PositiveSmallIntegerField(default=1)
+    position = models.PositiveIntegerField()
+    token = models.CharField(max_length=32, unique=True)
+    served_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the case page was last served."
+    )
+
+    class Meta:
+        ordering = ["participation", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["participation", "position"],
+                name="studies_assignment_unique_position",
+            ),
+            models.UniqueConstraint(
+                fields=["participation", "case", "round"],
+                name="studies_assignment_unique_round",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(round__in=[1, 2]), name="studies_assignment_round"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.participation} #{self.position + 1}"
+
+
+class Judgment(models.Model):
+    """A reader's answers on one assignment: at most one, never changed.
+
+    The one-to-one link to the assignment is the database's guarantee of one
+    answer per reader, case and round.
+    """
+
+    assignment = models.OneToOneField(
+        Assignment, on_delete=models.PROTECT, related_name="judgment"
+    )
+    origin = models.CharField(
+        "real or synthetic", max_length=16, choices=Origin.choices, blank=True
+    )
+    confidence = models.PositiveSmallIntegerField(null=True, blank=True)
+    diagnosis = models.JSONField(
+        default=list, blank=True, help_text="Codes of the chosen diagnoses."
+    )
+    quality = models.CharField(max_length=16, choices=Quality.choices, blank=True)
+    comment = models.TextField(blank=True)
+    served_at = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["submitted_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(served_at__isnull=True)
+                | models.Q(served_at__lte=models.F("submitted_at")),
+                name="studies_judgment_served_before_submitted",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Answer to {self.assignment}"
+
+    @property
+    def seconds(self) -> float | None:
+        """Time on the case, from the last serving of its page to the submit."""
+        if self.served_at is None:
+            return None
+        return (self.submitted_at - self.served_at).total_seconds()

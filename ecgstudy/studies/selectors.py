@@ -1,0 +1,184 @@
+"""Reads of the studies: what a reader may open, progress, the end-of-study feedback."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Count, F, Max, Q
+
+from ecgstudy.pool.models import Origin
+from ecgstudy.studies.models import Assignment, Judgment, Participation, Study
+
+OPEN = Study.Status.LAUNCHED
+
+
+@dataclass(frozen=True)
+class Progress:
+    answered: int
+    total: int
+    last_answer_at: datetime | None = None
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.answered / self.total) if self.total else 0
+
+    @property
+    def finished(self) -> bool:
+        return self.total > 0 and self.answered == self.total
+
+
+def _with_progress(participations):
+    return participations.annotate(
+        n_total=Count("assignments", distinct=True),
+        n_answered=Count("assignments__judgment", distinct=True),
+        last_answer_at=Max("assignments__judgment__submitted_at"),
+    )
+
+
+def _progress(participation) -> Progress:
+    return Progress(
+        answered=participation.n_answered,
+        total=participation.n_total,
+        last_answer_at=participation.last_answer_at,
+    )
+
+
+def reader_studies(*, user) -> list[tuple[Participation, Progress]]:
+    """The launched and closed studies a user reads, newest first, with progress."""
+    participations = _with_progress(
+        Participation.objects.filter(
+            reader__user=user, study__status__in=[OPEN, Study.Status.CLOSED]
+        ).select_related("study")
+    ).order_by("-study__launched_at")
+    return [(p, _progress(p)) for p in participations]
+
+
+def reader_participation(*, user, study_id: int) -> Participation | None:
+    """The user's place in an open study, or None (not theirs, or not open)."""
+    return (
+        Participation.objects.select_related("study")
+        .filter(reader__user=user, study_id=study_id, study__status=OPEN)
+        .first()
+    )
+
+
+def reader_assignment(*, user, token: str) -> Assignment | None:
+    """The user's own assignment of an open study by its token, or None."""
+    return (
+        Assignment.objects.select_related(
+            "participation__study", "case__record", "judgment"
+        )
+        .filter(
+            token=token,
+            participation__reader__user=user,
+            participation__study__status=OPEN,
+        )
+        .first()
+    )
+
+
+def next_assignment(*, participation: Participation) -> Assignment | None:
+    """The first unanswered assignment in the reader's stored order."""
+    return (
+        participation.assignments.filter(judgment__isnull=True)
+        .order_by("position")
+        .first()
+    )
+
+
+def participation_progress(*, participation: Participation) -> Progress:
+    return _progress(_with_progress(Participation.objects).get(pk=participation.pk))
+
+
+@dataclass(frozen=True)
+class CaseCounter:
+    """What the case page says of the reader's place in the order."""
+
+    practice: bool
+    number: int  # 1-based, among practice cases or among counted ones
+    of: int
+    answered: int  # of all assignments, for the progress bar
+    total: int
+
+
+def case_counter(*, assignment: Assignment) -> CaseCounter:
+    counts = assignment.participation.assignments.aggregate(
+        total=Count("pk"),
+        practice=Count("pk", filter=Q(case__practice=True)),
+        answered=Count("judgment"),
+    )
+    n_practice = counts["practice"]
+    practice = assignment.position < n_practice
+    return CaseCounter(
+        practice=practice,
+        number=assignment.position + 1
+        if practice
+        else assignment.position + 1 - n_practice,
+        of=n_practice if practice else counts["total"] - n_practice,
+        answered=counts["answered"],
+        total=counts["total"],
+    )
+
+
+def study_ratio(*, study: Study) -> tuple[int, int]:
+    """(real, synthetic) counts of the study's counted cases, from its case mix."""
+    real = synthetic = 0
+    for quota in study.quotas.all():
+        if quota.origin == Origin.REAL:
+            real += quota.count
+        else:
+            synthetic += quota.count
+    return real, synthetic
+
+
+@dataclass(frozen=True)
+class ReaderProgressRow:
+    participation: Participation
+    progress: Progress
+
+
+def study_progress(*, study: Study) -> tuple[list[ReaderProgressRow], Progress]:
+    """Progress of every reader of a study, and of the study as a whole."""
+    rows = [
+        ReaderProgressRow(participation=p, progress=_progress(p))
+        for p in _with_progress(
+            study.participations.select_related("reader__user")
+        ).order_by("reader__user__username")
+    ]
+    last = max(
+        (r.progress.last_answer_at for r in rows if r.progress.last_answer_at),
+        default=None,
+    )
+    overall = Progress(
+        answered=sum(r.progress.answered for r in rows),
+        total=sum(r.progress.total for r in rows),
+        last_answer_at=last,
+    )
+    return rows, overall
+
+
+@dataclass(frozen=True)
+class Feedback:
+    correct: int
+    answered: int
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.correct / self.answered) if self.answered else 0
+
+
+def participation_feedback(*, participation: Participation) -> Feedback | None:
+    """Real-vs-synthetic accuracy on counted cases, if the researcher allows it."""
+    study = participation.study
+    if not (study.show_feedback and study.ask_origin):
+        return None
+    judgments = Judgment.objects.filter(
+        assignment__participation=participation,
+        assignment__case__practice=False,
+        assignment__round=1,
+    ).exclude(origin="")
+    return Feedback(
+        correct=judgments.filter(origin=F("assignment__case__record__origin")).count(),
+        answered=judgments.count(),
+    )

@@ -1,0 +1,329 @@
+"""Writes of the studies: readers and invitations, launch and close, answers."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.contrib.auth import get_user_model, password_validation
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from ecgstudy.pool.models import EcgRecord
+from ecgstudy.studies.models import (
+    Assignment,
+    Invitation,
+    Judgment,
+    Participation,
+    Reader,
+    Study,
+    StudyCase,
+)
+from ecgstudy.studies.ordering import reading_order
+
+INVITATION_DAYS = 14
+User = get_user_model()
+
+
+def new_token() -> str:
+    """A random, URL-safe, opaque token (128 bits)."""
+    return secrets.token_urlsafe(16)
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+# Readers and invitations ---------------------------------------------------------
+
+
+def reader_create(
+    *,
+    username: str,
+    email: str = "",
+    first_name: str = "",
+    last_name: str = "",
+    site: str = "",
+    experience: str = "",
+    password: str | None = None,
+) -> Reader:
+    """A new user who can read, with a password or (None) waiting for an invitation."""
+    if User.objects.filter(username__iexact=username).exists():
+        raise ValidationError(f"a user named {username!r} already exists")
+    with transaction.atomic():
+        user = User(
+            username=username, email=email, first_name=first_name, last_name=last_name
+        )
+        if password is None:
+            user.set_unusable_password()
+        else:
+            password_validation.validate_password(password, user)
+            user.set_password(password)
+        user.save()
+        return Reader.objects.create(user=user, site=site, experience=experience)
+
+
+def invitation_create(
+    *, reader: Reader, created_by=None, days: int = INVITATION_DAYS
+) -> tuple[Invitation, str]:
+    """A one-time invitation; returns it and its token, which is stored only hashed."""
+    token = new_token()
+    invitation = Invitation.objects.create(
+        reader=reader,
+        token_sha256=token_digest(token),
+        created_by=created_by,
+        expires_at=timezone.now() + timedelta(days=days),
+    )
+    return invitation, token
+
+
+def invitation_usable(*, token: str) -> Invitation | None:
+    """The invitation a token opens, if it exists, is unused and has not expired."""
+    invitation = (
+        Invitation.objects.select_related("reader__user")
+        .filter(token_sha256=token_digest(token), used_at__isnull=True)
+        .first()
+    )
+    if invitation is None or invitation.expires_at <= timezone.now():
+        return None
+    return invitation
+
+
+def invitation_accept(*, token: str, password: str):
+    """Set the reader's password and spend the invitation; returns the user.
+
+    Raises ValidationError if the link is unknown, used or expired, or the password
+    is too weak. Two concurrent uses of one link: the second finds it spent.
+    """
+    with transaction.atomic():
+        invitation = invitation_usable(token=token)
+        if invitation is not None:
+            invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+        if invitation is None or invitation.used_at is not None:
+            raise ValidationError(
+                "This invitation link is not valid: it has been used or has expired. "
+                "Ask the study's researcher for a new one."
+            )
+        user = invitation.reader.user
+        password_validation.validate_password(password, user)
+        user.set_password(password)
+        user.is_active = True
+        user.save(update_fields=["password", "is_active"])
+        invitation.used_at = timezone.now()
+        invitation.save(update_fields=["used_at"])
+    return user
+
+
+# Studies -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Draw:
+    counted: list[int]  # record ids
+    practice: list[int]
+
+
+def _draw_cases(study: Study) -> _Draw:
+    """Draw the study's records with its seed; ValidationError if the pool is short."""
+    rng = random.Random(study.seed)
+    quotas = list(study.quotas.order_by("origin", "rhythm"))
+    if not quotas:
+        raise ValidationError("the study has no case mix: add at least one row")
+    counted: list[int] = []
+    leftover: list[int] = []
+    shortages = []
+    for quota in quotas:
+        available = list(
+            EcgRecord.objects.filter(origin=quota.origin, rhythm=quota.rhythm)
+            .exclude(sheet="")
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        if len(available) < quota.count:
+            shortages.append(
+                f"{quota.count} {quota.get_origin_display().lower()} "
+                f"{quota.rhythm} asked, {len(available)} in the pool"
+            )
+            continue
+        chosen = rng.sample(available, quota.count)
+        counted += chosen
+        leftover += sorted(set(available) - set(chosen))
+    if shortages:
+        raise ValidationError(
+            "the pool has too few ECGs with a sheet: " + "; ".join(shortages)
+        )
+    if study.practice_cases > len(leftover):
+        raise ValidationError(
+            f"{study.practice_cases} practice cases asked, but only {len(leftover)} "
+            "ECGs of the case mix's kinds are left in the pool after the draw"
+        )
+    return _Draw(counted=counted, practice=rng.sample(leftover, study.practice_cases))
+
+
+def study_launch_problems(*, study: Study) -> list[str]:
+    """Why a study cannot be launched yet; empty when it can."""
+    problems = []
+    if not study.is_draft:
+        problems.append(f"the study is {study.get_status_display().lower()}")
+    if not (
+        study.ask_origin
+        or study.ask_diagnosis
+        or study.ask_quality
+        or study.ask_comment
+    ):
+        problems.append("every question is switched off")
+    if study.ask_diagnosis and not study.diagnosis_options:
+        problems.append("the diagnosis question has no options")
+    try:
+        _draw_cases(study)
+    except ValidationError as exc:
+        problems.extend(exc.messages)
+    return problems
+
+
+def study_launch(*, study: Study) -> Study:
+    """Freeze the study: draw its cases, give them tokens, store every reader's order.
+
+    Raises ValidationError naming every problem; nothing is written then.
+    """
+    with transaction.atomic():
+        study = Study.objects.select_for_update().get(pk=study.pk)
+        problems = study_launch_problems(study=study)
+        if problems:
+            raise ValidationError(problems)
+        draw = _draw_cases(study)
+        StudyCase.objects.bulk_create(
+            [
+                StudyCase(study=study, record_id=pk, token=new_token(), practice=False)
+                for pk in draw.counted
+            ]
+            + [
+                StudyCase(study=study, record_id=pk, token=new_token(), practice=True)
+                for pk in draw.practice
+            ]
+        )
+        study.status = Study.Status.LAUNCHED
+        study.launched_at = timezone.now()
+        study.save(update_fields=["status", "launched_at"])
+        for participation in study.participations.all():
+            _assign(participation)
+    return study
+
+
+def study_close(*, study: Study) -> Study:
+    """End answering; what was answered stays."""
+    if study.status != Study.Status.LAUNCHED:
+        raise ValidationError("only a launched study can be closed")
+    study.status = Study.Status.CLOSED
+    study.closed_at = timezone.now()
+    study.save(update_fields=["status", "closed_at"])
+    return study
+
+
+def _assign(participation: Participation) -> None:
+    """Store the reader's order of the study's cases, drawn from their seed."""
+    study = participation.study
+    cases = list(study.cases.order_by("pk"))
+    order = reading_order(
+        [case.pk for case in cases if not case.practice],
+        practice=[case.pk for case in cases if case.practice],
+        seed=participation.seed,
+        repeat_fraction=study.repeat_fraction,
+    )
+    Assignment.objects.bulk_create(
+        Assignment(
+            participation=participation,
+            case_id=case_pk,
+            round=round_,
+            position=position,
+            token=new_token(),
+        )
+        for position, (case_pk, round_) in enumerate(order)
+    )
+
+
+def participation_create(
+    *, study: Study, reader: Reader, seed: int | None = None
+) -> Participation:
+    """Add a reader to a study; in a launched study their order is stored at once."""
+    if study.status == Study.Status.CLOSED:
+        raise ValidationError("readers cannot join a closed study")
+    with transaction.atomic():
+        participation = Participation(study=study, reader=reader)
+        if seed is not None:
+            participation.seed = seed
+        try:
+            with transaction.atomic():
+                participation.save()
+        except IntegrityError:
+            raise ValidationError(f"{reader} already reads {study}") from None
+        if study.status == Study.Status.LAUNCHED:
+            _assign(participation)
+    return participation
+
+
+# Reading ---------------------------------------------------------------------------
+
+
+def assignment_serve(*, assignment: Assignment, now: datetime | None = None) -> None:
+    """Note when the case page was served: the answer's time starts here."""
+    assignment.served_at = now or timezone.now()
+    Assignment.objects.filter(pk=assignment.pk, judgment__isnull=True).update(
+        served_at=assignment.served_at
+    )
+
+
+@dataclass(frozen=True)
+class Answers:
+    """Cleaned answers; a question that is switched off has its empty value."""
+
+    origin: str = ""
+    confidence: int | None = None
+    diagnosis: tuple[str, ...] = ()
+    quality: str = ""
+    comment: str = ""
+
+
+def judgment_submit(
+    *, assignment: Assignment, answers: Answers, now: datetime | None = None
+) -> tuple[Judgment, bool]:
+    """Store the answer to an assignment once; returns (judgment, created).
+
+    A second submit of the same assignment, even at the same instant from another
+    tab, returns the first answer unchanged. Raises ValidationError if the study is
+    no longer open.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = (
+            Assignment.objects.select_for_update()
+            .select_related("participation__study")
+            .get(pk=assignment.pk)
+        )
+        if locked.participation.study.status != Study.Status.LAUNCHED:
+            raise ValidationError("the study is closed")
+        existing = Judgment.objects.filter(assignment=locked).first()
+        if existing is not None:
+            return existing, False
+        served_at = (
+            locked.served_at if locked.served_at and locked.served_at <= now else None
+        )
+        judgment = Judgment.objects.create(
+            assignment=locked,
+            origin=answers.origin,
+            confidence=answers.confidence,
+            diagnosis=list(answers.diagnosis),
+            quality=answers.quality,
+            comment=answers.comment,
+            served_at=served_at,
+            submitted_at=now,
+        )
+        participation = locked.participation
+        if not participation.assignments.filter(judgment__isnull=True).exists():
+            participation.finished_at = now
+            participation.save(update_fields=["finished_at"])
+    return judgment, True

@@ -1,0 +1,229 @@
+"""The reader's pages: their studies, one case at a time, the end; invitations."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.forms import SetPasswordForm
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.decorators import method_decorator
+from django.utils.safestring import mark_safe
+from django.views.decorators.cache import never_cache
+from django.views.generic import FormView, TemplateView, View
+
+from ecgstudy.pool import render
+from ecgstudy.pool.selectors import record_sheet_svg
+from ecgstudy.studies.forms import JudgmentForm
+from ecgstudy.studies.selectors import (
+    case_counter,
+    next_assignment,
+    participation_feedback,
+    participation_progress,
+    reader_assignment,
+    reader_participation,
+    reader_studies,
+    study_ratio,
+)
+from ecgstudy.studies.services import (
+    assignment_serve,
+    invitation_accept,
+    invitation_usable,
+    judgment_submit,
+)
+
+GAINS_MM_MV = (5, 10, 20)
+
+
+@lru_cache(maxsize=1)
+def viewer_json() -> str:
+    return json.dumps(viewer_settings())
+
+
+def viewer_settings() -> dict:
+    """The sheet geometry the viewer needs for gain and calipers; the same for all."""
+    layout = render.SHEET_LAYOUT
+    rise = render.MARGIN_MM + render.CAL_LEAD_IN_MM
+    return {
+        "speed_mm_s": layout.speed_mm_s,
+        "gain_mm_mv": layout.gain_mm_mv,
+        "gains": list(GAINS_MM_MV),
+        "baselines_mm": list(layout.baselines_mm),
+        "trace_rows": [row for row in range(3) for _ in range(4)] + [3],
+        "calibration": {
+            "start_mm": render.MARGIN_MM,
+            "rise_mm": rise,
+            "fall_mm": rise + render.CAL_S * layout.speed_mm_s,
+            "end_mm": layout.trace_x0_mm,
+            "mv": render.CAL_MV,
+        },
+    }
+
+
+class HomeView(View):
+    """Researchers go to the admin, readers to their studies."""
+
+    def get(self, request):
+        if request.user.is_authenticated and request.user.is_staff:
+            return redirect("admin:index")
+        return redirect("studies:list")
+
+
+@method_decorator(never_cache, name="dispatch")
+class StudyListView(LoginRequiredMixin, TemplateView):
+    template_name = "studies/study_list.html"
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(
+            rows=reader_studies(user=self.request.user), **kwargs
+        )
+
+
+class _ParticipationMixin(LoginRequiredMixin):
+    def dispatch(self, request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return self.handle_no_permission()
+        self.participation = reader_participation(
+            user=request.user, study_id=kwargs["study_id"]
+        )
+        if self.participation is None:
+            raise Http404("no such study")
+        return super().dispatch(request, *args, **kwargs)
+
+
+@method_decorator(never_cache, name="dispatch")
+class StudyIntroView(_ParticipationMixin, TemplateView):
+    template_name = "studies/study_intro.html"
+
+    def get_context_data(self, **kwargs):
+        study = self.participation.study
+        real, synthetic = study_ratio(study=study)
+        return super().get_context_data(
+            study=study,
+            progress=participation_progress(participation=self.participation),
+            ratio=(real, synthetic) if study.reveal_ratio else None,
+            n_practice=study.practice_cases,
+            **kwargs,
+        )
+
+
+class ContinueView(_ParticipationMixin, View):
+    """The next unanswered case in the reader's stored order, or the end."""
+
+    def get(self, request, study_id: int):
+        assignment = next_assignment(participation=self.participation)
+        if assignment is None:
+            return redirect("studies:done", study_id=study_id)
+        return redirect("studies:case", token=assignment.token)
+
+
+@method_decorator(never_cache, name="dispatch")
+class CaseView(LoginRequiredMixin, TemplateView):
+    """One case: the sheet and the questions. Every case page of a study has the
+    same bytes apart from the sheet, the token and the counter."""
+
+    template_name = "studies/case.html"
+
+    def dispatch(self, request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return self.handle_no_permission()
+        self.assignment = reader_assignment(user=request.user, token=kwargs["token"])
+        if self.assignment is None:
+            raise Http404("no such case")
+        self.study = self.assignment.participation.study
+        return super().dispatch(request, *args, **kwargs)
+
+    def _continue(self):
+        return redirect("studies:continue", study_id=self.study.pk)
+
+    def _is_next(self) -> bool:
+        upcoming = next_assignment(participation=self.assignment.participation)
+        return upcoming is not None and upcoming.pk == self.assignment.pk
+
+    def get(self, request, *args, **kwargs):
+        # Answered cases are not shown again and cases are taken in order.
+        if not self._is_next():
+            return self._continue()
+        assignment_serve(assignment=self.assignment)
+        return self.render_to_response(
+            self.get_context_data(form=JudgmentForm(study=self.study))
+        )
+
+    def post(self, request, *args, **kwargs):
+        if not self._is_next():
+            # A second submit (double click, another tab): the first answer stands.
+            return self._continue()
+        form = JudgmentForm(request.POST, study=self.study)
+        if not form.is_valid():
+            return self.render_to_response(self.get_context_data(form=form), status=400)
+        try:
+            judgment_submit(assignment=self.assignment, answers=form.answers())
+        except ValidationError:
+            raise Http404("the study is closed") from None
+        return self._continue()
+
+    def get_context_data(self, **kwargs):
+        svg = record_sheet_svg(record=self.assignment.case.record).decode()
+        return super().get_context_data(
+            study=self.study,
+            assignment=self.assignment,
+            counter=case_counter(assignment=self.assignment),
+            # The sheet is our own renderer's output, never user input.
+            sheet=mark_safe(svg),
+            viewer_json=viewer_json(),
+            **kwargs,
+        )
+
+
+@method_decorator(never_cache, name="dispatch")
+class DoneView(_ParticipationMixin, TemplateView):
+    template_name = "studies/done.html"
+
+    def get(self, request, *args, **kwargs):
+        if next_assignment(participation=self.participation) is not None:
+            return redirect("studies:continue", study_id=self.participation.study_id)
+        return super().get(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(
+            study=self.participation.study,
+            feedback=participation_feedback(participation=self.participation),
+            **kwargs,
+        )
+
+
+@method_decorator(never_cache, name="dispatch")
+class InvitationView(FormView):
+    """A one-time link: the new reader sets a password and is logged in."""
+
+    template_name = "studies/invitation.html"
+
+    def dispatch(self, request, *args, **kwargs):
+        self.invitation = invitation_usable(token=kwargs["token"])
+        if self.invitation is None:
+            return self.render_to_response({"invalid": True}, status=404)
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_form(self, form_class=None):
+        return SetPasswordForm(self.invitation.reader.user, **self.get_form_kwargs())
+
+    def form_valid(self, form):
+        try:
+            user = invitation_accept(
+                token=self.kwargs["token"], password=form.cleaned_data["new_password1"]
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+            return self.form_invalid(form)
+        login(self.request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(self.request, "Your password is set. Welcome.")
+        return HttpResponseRedirect(reverse("studies:list"))
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(reader=self.invitation.reader, **kwargs)
