@@ -208,3 +208,34 @@ def test_a_reader_name_is_taken_once(db):
     reader_create(username="dr.house")
     with pytest.raises(ValidationError, match="already exists"):
         reader_create(username="Dr.House")
+
+
+def test_stored_orders_interleave_real_and_synthetic_and_reproduce(db):
+    from ecgstudy.studies.models import CaseQuota, Study
+    from tests.factories import EcgRecordFactory, SyntheticRecordFactory
+    from tests.studies.test_ordering import runs_z
+
+    EcgRecordFactory.create_batch(20, rhythm=Rhythm.SR)
+    SyntheticRecordFactory.create_batch(20, rhythm=Rhythm.SR)
+    study = Study.objects.create(name="Interleaving", seed=4, repeat_fraction=0.1)
+    for origin in (Origin.REAL, Origin.SYNTHETIC):
+        CaseQuota.objects.create(study=study, origin=origin, rhythm="SR", count=20)
+    for _ in range(6):
+        participation_create(study=study, reader=ReaderFactory())
+    study_launch(study=study)
+    case_ids = sorted(study.cases.values_list("pk", flat=True))
+    orders = set()
+    for participation in study.participations.all():
+        assignments = list(
+            participation.assignments.select_related("case__record").order_by(
+                "position"
+            )
+        )
+        origins = [a.case.record.origin for a in assignments if a.round == 1]
+        assert abs(runs_z(origins)) < 3.5
+        stored = [(a.case_id, a.round) for a in assignments]
+        assert stored == reading_order(
+            case_ids, seed=participation.seed, repeat_fraction=0.1
+        )
+        orders.add(tuple(stored))
+    assert len(orders) == 6  # each reader has an order of their own
