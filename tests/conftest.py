@@ -10,6 +10,9 @@ from urllib.parse import urlparse
 
 import pytest
 
+# The pool and study fixtures (pool, draft_study, launched_study) for every folder.
+pytest_plugins = ["tests.study_fixtures"]
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Playwright's sync API runs an event loop in the test thread; Django's ORM calls
 # in the same thread are still synchronous and safe.

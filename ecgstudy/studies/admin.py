@@ -3,11 +3,12 @@
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.http import HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 from ecgstudy.studies.forms import ReaderAddForm, ReaderChangeForm, StudyAdminForm
 from ecgstudy.studies.models import (
@@ -194,6 +195,21 @@ class StudyAdmin(admin.ModelAdmin):
                 name="studies_study_close",
             ),
             path(
+                "<int:pk>/report/",
+                self.admin_site.admin_view(self.report_view),
+                name="studies_study_report",
+            ),
+            path(
+                "<int:pk>/report/download.<str:fmt>",
+                self.admin_site.admin_view(self.report_file_view),
+                name="studies_study_report_file",
+            ),
+            path(
+                "report/plotly.js",
+                self.admin_site.admin_view(self.plotly_view),
+                name="studies_study_plotly",
+            ),
+            path(
                 "<int:pk>/progress/",
                 self.admin_site.admin_view(self.progress_view),
                 name="studies_study_progress",
@@ -272,6 +288,51 @@ class StudyAdmin(admin.ModelAdmin):
                 request, f"“{study}” is closed; readers can no longer answer."
             )
         return HttpResponseRedirect(self._change_url(study))
+
+    def report_view(self, request, pk: int):
+        from ecgstudy.analysis.exports import report_html, study_report
+
+        study = self._study(request, pk, change=False)
+        report = study_report(study=study)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Report of “{study}”",
+            "study": study,
+            "body": mark_safe(report_html(report=report, standalone=False)),
+        }
+        return TemplateResponse(request, "admin/studies/study/report.html", context)
+
+    def report_file_view(self, request, pk: int, fmt: str):
+        from ecgstudy.analysis import exports
+
+        study = self._study(request, pk, change=False)
+        if fmt == "csv":
+            content, kind = exports.judgments_csv(study=study), "text/csv"
+        elif fmt == "json":
+            content = exports.report_json(exports.study_report(study=study))
+            kind = "application/json"
+        elif fmt == "html":
+            report = exports.study_report(study=study)
+            content = exports.report_html(report=report, standalone=True)
+            kind = "text/html"
+        else:
+            raise Http404("formats: html, json, csv")
+        response = HttpResponse(content, content_type=f"{kind}; charset=utf-8")
+        name = "judgments" if fmt == "csv" else "report"
+        response["Content-Disposition"] = (
+            f'attachment; filename="study-{study.pk}-{name}.{fmt}"'
+        )
+        return response
+
+    def plotly_view(self, request):
+        from ecgstudy.analysis.exports import plotly_js
+
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        response = HttpResponse(plotly_js(), content_type="text/javascript")
+        response["Cache-Control"] = "private, max-age=86400"
+        return response
 
     def progress_view(self, request, pk: int):
         study = self._study(request, pk, change=False)

@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from ecgstudy.studies.models import Judgment, Study
 from tests.factories import READER_PASSWORD, UserFactory
-from tests.studies.conftest import make_study
+from tests.study_fixtures import make_study
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 

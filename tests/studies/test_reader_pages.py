@@ -8,7 +8,7 @@ from django.urls import reverse
 from ecgstudy.studies.models import Assignment, Judgment, Participation
 from ecgstudy.studies.services import study_close, study_launch
 from tests.factories import ReaderFactory
-from tests.studies.conftest import make_study
+from tests.study_fixtures import make_study
 
 ANSWER = {
     "origin": "synthetic",

@@ -23,7 +23,7 @@ from ecgstudy.studies.services import (
     study_launch,
 )
 from tests.factories import ReaderFactory
-from tests.studies.conftest import make_study
+from tests.study_fixtures import make_study
 
 ANSWERS = Answers(origin="real", confidence=4, diagnosis=("AF",), quality="good")
 

@@ -1,0 +1,551 @@
+"""The study report: every figure a researcher publishes, from the table of answers.
+
+Pure: it takes a ``StudyTable`` (numpy columns, one row per judgment) and returns
+plain dicts, lists and numbers that go as they are into JSON and the HTML report.
+Detection and agreement use each reader's first reading of a case (round 1);
+round 2 (the repeats) feeds the intra-reader agreement. Practice cases never
+enter the table.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from itertools import combinations
+
+import numpy as np
+from scipy.stats import binomtest
+from sklearn.metrics import roc_curve
+
+from ecgstudy.analysis.stats import (
+    bootstrap_ci,
+    cohen_kappa,
+    detection_summary,
+    fleiss_kappa,
+    gwet_ac1,
+    krippendorff_alpha,
+)
+
+OTHER = "other"  # the diagnosis code that covers every rhythm no other code names
+FIRST, REPEAT = 1, 2
+
+
+@dataclass(frozen=True)
+class StudyTable:
+    """A study's counted judgments as a long table: one row per judgment.
+
+    ``answer`` is "real", "synthetic" or "" (question off); ``confidence`` and
+    ``seconds`` are NaN where missing; ``diagnosis`` joins the chosen codes with
+    "+" in option order ("" when the question is off).
+    """
+
+    reader: np.ndarray  # str: the reader's pseudonym (R01, R02, ...)
+    site: np.ndarray  # str
+    experience: np.ndarray  # str
+    case: np.ndarray  # str: the case's token in this study
+    round: np.ndarray  # int: 1, or 2 for a repeat
+    synthetic: np.ndarray  # bool: the truth
+    rhythm: np.ndarray  # str: the case's rhythm label
+    answer: np.ndarray  # str
+    confidence: np.ndarray  # float
+    diagnosis: np.ndarray  # str
+    quality: np.ndarray  # str
+    seconds: np.ndarray  # float
+
+    def __post_init__(self):
+        lengths = {len(getattr(self, name)) for name in self.__dataclass_fields__}
+        if len(lengths) > 1:
+            raise ValueError(f"StudyTable columns differ in length: {sorted(lengths)}")
+
+    def __len__(self) -> int:
+        return len(self.reader)
+
+    def select(self, mask: np.ndarray) -> StudyTable:
+        return StudyTable(
+            **{name: getattr(self, name)[mask] for name in self.__dataclass_fields__}
+        )
+
+
+@dataclass(frozen=True)
+class StudyInfo:
+    """What the report needs to know of the study beyond its answers."""
+
+    name: str
+    status: str
+    ask_origin: bool
+    ask_confidence: bool
+    confidence_levels: int
+    ask_diagnosis: bool
+    diagnosis_options: list[list[str]]  # [[code, text], ...]
+    ask_quality: bool
+    n_real: int  # counted cases
+    n_synthetic: int
+    progress: list[dict] = field(default_factory=list)  # reader, answered, total
+
+
+def _num(value) -> float | None:
+    """A JSON-safe number: None for NaN or infinity."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _interval(low, high) -> list[float | None]:
+    return [_num(low), _num(high)]
+
+
+def _safe(compute: Callable[[], float]) -> float | None:
+    """A statistic, or None where it is undefined (too few ratings, one category)."""
+    try:
+        return _num(compute())
+    except ValueError:
+        return None
+
+
+def _columns(table: StudyTable, **extra: np.ndarray) -> dict[str, np.ndarray]:
+    return {"reader": table.reader, "case": table.case, **extra}
+
+
+def _mean_where(values: np.ndarray, mask: np.ndarray) -> float:
+    return float(values[mask].mean()) if mask.any() else math.nan
+
+
+def _auc_discrete(truth: np.ndarray, score: np.ndarray) -> float:
+    """ROC AUC of a score with few distinct values (the signed confidence), fast
+    enough for every bootstrap draw: P(score_pos > score_neg) + P(tie) / 2."""
+    positives, negatives = score[truth], score[~truth]
+    if positives.size == 0 or negatives.size == 0:
+        return math.nan
+    levels, codes = np.unique(score, return_inverse=True)
+    pos = np.bincount(codes[truth], minlength=levels.size)
+    neg = np.bincount(codes[~truth], minlength=levels.size)
+    below = np.cumsum(neg) - neg
+    wins = np.sum(pos * (below + 0.5 * neg))
+    return float(wins / (positives.size * negatives.size))
+
+
+# Real vs synthetic
+
+
+def _detection(table: StudyTable, use_confidence: bool) -> dict | None:
+    truth = table.synthetic
+    if truth.size == 0:
+        return None
+    answer = table.answer == "synthetic"
+    confidence = table.confidence if use_confidence else None
+    if confidence is not None and np.isnan(confidence).any():
+        confidence = None
+    try:
+        summary = detection_summary(truth, answer, confidence)
+    except ValueError as exc:
+        return {"n": int(truth.size), "note": str(exc)}
+    return {
+        "n": summary.n,
+        "correct": summary.correct,
+        "accuracy": summary.accuracy,
+        "sensitivity": summary.sensitivity,
+        "specificity": summary.specificity,
+        "p_value": summary.p_value,
+        "exact_ci": list(summary.exact_ci),
+        "wilson_ci": list(summary.wilson_ci),
+        "auc": _num(summary.auc),
+        "confusion": {
+            "synthetic_called_synthetic": summary.true_positive,
+            "synthetic_called_real": summary.false_negative,
+            "real_called_real": summary.true_negative,
+            "real_called_synthetic": summary.false_positive,
+        },
+    }
+
+
+def _pooled_bootstrap(
+    table: StudyTable, use_confidence: bool, n_boot: int, seed: int
+) -> dict:
+    """Two-way (readers x cases) bootstrap intervals of the pooled figures."""
+    truth = table.synthetic
+    answer = table.answer == "synthetic"
+    correct = truth == answer
+    statistics: dict[str, tuple[dict, Callable]] = {
+        "accuracy": (_columns(table, v=correct), lambda t: t["v"].mean()),
+        "sensitivity": (
+            _columns(table, v=answer, t=truth),
+            lambda t: _mean_where(t["v"], t["t"]),
+        ),
+        "specificity": (
+            _columns(table, v=~answer, t=truth),
+            lambda t: _mean_where(t["v"], ~t["t"]),
+        ),
+    }
+    if use_confidence and not np.isnan(table.confidence).any():
+        signed = np.where(answer, table.confidence, -table.confidence)
+        statistics["auc"] = (
+            _columns(table, s=signed, t=truth),
+            lambda t: _auc_discrete(t["t"], t["s"]),
+        )
+    intervals = {}
+    for name, (columns, statistic) in statistics.items():
+        try:
+            result = bootstrap_ci(columns, statistic, n_boot=n_boot, seed=seed)
+        except ValueError:
+            continue
+        intervals[name] = _interval(result.low, result.high)
+    return intervals
+
+
+def _roc(table: StudyTable) -> dict | None:
+    if np.isnan(table.confidence).any() or len(np.unique(table.synthetic)) < 2:
+        return None
+    answer = table.answer == "synthetic"
+    signed = np.where(answer, table.confidence, -table.confidence)
+    fpr, tpr, _ = roc_curve(table.synthetic, signed)
+    return {"fpr": fpr.round(4).tolist(), "tpr": tpr.round(4).tolist()}
+
+
+def _calibration(table: StudyTable, levels: int) -> list[dict]:
+    """Accuracy at each confidence level: are readers right when they are sure?"""
+    correct = table.synthetic == (table.answer == "synthetic")
+    rows = []
+    for level in range(1, levels + 1):
+        at = table.confidence == level
+        n = int(at.sum())
+        hits = int(correct[at].sum())
+        ci = binomtest(hits, n).proportion_ci(method="wilson") if n else None
+        rows.append(
+            {
+                "confidence": level,
+                "n": n,
+                "correct": hits,
+                "accuracy": hits / n if n else None,
+                "wilson_ci": _interval(ci.low, ci.high) if ci else [None, None],
+            }
+        )
+    return rows
+
+
+def _groups(table: StudyTable, column: str, use_confidence: bool) -> list[dict]:
+    values = getattr(table, column)
+    rows = []
+    for value in sorted(set(values.tolist())):
+        subset = table.select(values == value)
+        rows.append(
+            {
+                column: value or "(not given)",
+                "readers": len(set(subset.reader.tolist())),
+                **(_detection(subset, use_confidence) or {}),
+            }
+        )
+    return rows
+
+
+def detection_report(
+    table: StudyTable, info: StudyInfo, *, n_boot: int, seed: int
+) -> dict | None:
+    if not info.ask_origin:
+        return None
+    first = table.select((table.round == FIRST) & (table.answer != ""))
+    use_confidence = info.ask_confidence
+    pooled = _detection(first, use_confidence)
+    if pooled is None:
+        return {"n": 0}
+    if "note" not in pooled:
+        pooled["bootstrap_ci"] = _pooled_bootstrap(first, use_confidence, n_boot, seed)
+    return {
+        "pooled": pooled,
+        "per_reader": _groups(first, "reader", use_confidence),
+        "per_site": _groups(first, "site", use_confidence),
+        "per_experience": _groups(first, "experience", use_confidence),
+        "roc": _roc(first) if use_confidence else None,
+        "calibration": (
+            _calibration(first, info.confidence_levels) if use_confidence else None
+        ),
+    }
+
+
+# Agreement
+
+
+def _codes(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    categories = sorted(set(values.tolist()) - {""})
+    index = {c: i for i, c in enumerate(categories)}
+    return np.array([index.get(v, np.nan) for v in values], dtype=float), categories
+
+
+def _case_by_reader(table: StudyTable, values: np.ndarray) -> tuple[np.ndarray, list]:
+    """Cases x readers matrix of coded answers (NaN where unread), and the readers."""
+    readers = sorted(set(table.reader.tolist()))
+    cases = sorted(set(table.case.tolist()))
+    r_index = {r: i for i, r in enumerate(readers)}
+    c_index = {c: i for i, c in enumerate(cases)}
+    matrix = np.full((len(cases), len(readers)), np.nan)
+    rows = [c_index[c] for c in table.case]
+    cols = [r_index[r] for r in table.reader]
+    matrix[rows, cols] = values
+    return matrix, readers
+
+
+def _agreement(table: StudyTable, column: str) -> dict | None:
+    first = table.select((table.round == FIRST) & (getattr(table, column) != ""))
+    codes, categories = _codes(getattr(first, column))
+    if not len(first):
+        return None
+    matrix, readers = _case_by_reader(first, codes)
+    rated = (~np.isnan(matrix)).sum(axis=1)
+    complete = matrix[rated == len(readers)]
+    counts = (
+        np.stack(
+            [np.sum(complete == k, axis=1) for k in range(len(categories))], axis=1
+        )
+        if len(categories)
+        else np.zeros((0, 0))
+    )
+    pairwise = []
+    for (i, a), (j, b) in combinations(enumerate(readers), 2):
+        both = ~np.isnan(matrix[:, i]) & ~np.isnan(matrix[:, j])
+        pairwise.append(
+            {
+                "a": a,
+                "b": b,
+                "n": int(both.sum()),
+                "kappa": _safe(
+                    lambda i=i, j=j, both=both: cohen_kappa(
+                        matrix[both, i], matrix[both, j]
+                    )
+                ),
+                "agreement": _num(np.mean(matrix[both, i] == matrix[both, j]))
+                if both.any()
+                else None,
+            }
+        )
+    return {
+        "categories": categories,
+        "readers": readers,
+        "n_cases": int(matrix.shape[0]),
+        "n_complete_cases": int(complete.shape[0]),
+        "fleiss_kappa": _safe(lambda: fleiss_kappa(counts)),
+        "krippendorff_alpha": _safe(lambda: krippendorff_alpha(matrix.T)),
+        "gwet_ac1": _safe(
+            lambda: gwet_ac1(matrix, categories=np.arange(len(categories)))
+        ),
+        "pairwise_cohen": pairwise,
+    }
+
+
+def _intra_reader(table: StudyTable, column: str) -> dict | None:
+    """Agreement of each reader with themselves on the cases shown twice."""
+    values = getattr(table, column)
+    answered = values != ""
+    codes, categories = _codes(values)
+    rows, all_first, all_second = [], [], []
+    for reader in sorted(set(table.reader.tolist())):
+        mine = (table.reader == reader) & answered
+        first = {
+            c: v
+            for c, v, r in zip(
+                table.case[mine], codes[mine], table.round[mine], strict=True
+            )
+            if r == FIRST
+        }
+        pairs = [
+            (first[c], v)
+            for c, v, r in zip(
+                table.case[mine], codes[mine], table.round[mine], strict=True
+            )
+            if r == REPEAT and c in first
+        ]
+        if not pairs:
+            continue
+        a, b = np.array(pairs).T
+        all_first += a.tolist()
+        all_second += b.tolist()
+        rows.append(
+            {
+                "reader": reader,
+                "n": len(pairs),
+                "agreement": float(np.mean(a == b)),
+                "kappa": _safe(lambda a=a, b=b: cohen_kappa(a, b)),
+            }
+        )
+    if not rows:
+        return None
+    a, b = np.array(all_first), np.array(all_second)
+    return {
+        "categories": categories,
+        "per_reader": rows,
+        "pooled": {
+            "n": int(a.size),
+            "agreement": float(np.mean(a == b)),
+            "kappa": _safe(lambda: cohen_kappa(a, b)),
+        },
+    }
+
+
+def agreement_report(table: StudyTable, info: StudyInfo) -> dict:
+    report = {}
+    for column, asked in (
+        ("answer", info.ask_origin),
+        ("diagnosis", info.ask_diagnosis),
+    ):
+        if asked:
+            report[column] = {
+                "between_readers": _agreement(table, column),
+                "within_readers": _intra_reader(table, column),
+            }
+    return report
+
+
+# Diagnosis against the label
+
+
+def expected_codes(rhythm: np.ndarray, codes: list[str]) -> np.ndarray:
+    """The diagnosis code that is right for each case: its rhythm if an option names
+    it, else "other" if that is an option, else "" (the case cannot be scored)."""
+    names = set(codes)
+    fallback = OTHER if OTHER in names else ""
+    return np.array(
+        [r if r in names else fallback for r in rhythm.tolist()], dtype=object
+    )
+
+
+def _rate(hits: np.ndarray) -> dict:
+    n, k = int(hits.size), int(hits.sum())
+    if not n:
+        return {"n": 0, "correct": 0, "rate": None, "wilson_ci": [None, None]}
+    ci = binomtest(k, n).proportion_ci(method="wilson")
+    return {
+        "n": n,
+        "correct": k,
+        "rate": k / n,
+        "wilson_ci": _interval(ci.low, ci.high),
+    }
+
+
+def _difference(table: StudyTable, hits: np.ndarray, n_boot: int, seed: int) -> dict:
+    """Real minus synthetic rate of correct diagnoses, with a two-way bootstrap CI."""
+    real, synthetic = ~table.synthetic, table.synthetic
+    if not (real.any() and synthetic.any()):
+        return {"estimate": None, "bootstrap_ci": [None, None]}
+    estimate = hits[real].mean() - hits[synthetic].mean()
+    try:
+        result = bootstrap_ci(
+            _columns(table, h=hits, s=synthetic),
+            lambda t: _mean_where(t["h"], ~t["s"]) - _mean_where(t["h"], t["s"]),
+            n_boot=n_boot,
+            seed=seed,
+        )
+        interval = _interval(result.low, result.high)
+    except ValueError:
+        interval = [None, None]
+    return {"estimate": float(estimate), "bootstrap_ci": interval}
+
+
+def diagnosis_report(
+    table: StudyTable, info: StudyInfo, *, n_boot: int, seed: int
+) -> dict | None:
+    if not info.ask_diagnosis:
+        return None
+    codes = [code for code, _ in info.diagnosis_options]
+    first = table.select((table.round == FIRST) & (table.diagnosis != ""))
+    expected = expected_codes(first.rhythm, codes)
+    scorable = expected != ""
+    first = first.select(scorable)
+    expected = expected[scorable]
+    hits = np.array(
+        [e in d.split("+") for e, d in zip(expected, first.diagnosis, strict=True)],
+        dtype=bool,
+    )
+    per_label = []
+    for label in sorted(set(first.rhythm.tolist())):
+        at = first.rhythm == label
+        subset = first.select(at)
+        per_label.append(
+            {
+                "label": label,
+                "expected_code": str(expected[at][0]),
+                "real": _rate(hits[at & ~first.synthetic]),
+                "synthetic": _rate(hits[at & first.synthetic]),
+                "difference": _difference(subset, hits[at], n_boot, seed),
+            }
+        )
+    return {
+        "real": _rate(hits[~first.synthetic]),
+        "synthetic": _rate(hits[first.synthetic]),
+        "difference": _difference(first, hits, n_boot, seed),
+        "per_label": per_label,
+        "n_unscorable": int((~scorable).sum()),
+    }
+
+
+# Quality, time, progress
+
+
+def quality_report(table: StudyTable, info: StudyInfo) -> dict | None:
+    if not info.ask_quality:
+        return None
+    first = table.select((table.round == FIRST) & (table.quality != ""))
+    levels = ["good", "acceptable", "poor"]
+    report = {}
+    for origin, mask in (("real", ~first.synthetic), ("synthetic", first.synthetic)):
+        n = int(mask.sum())
+        counts = {level: int(np.sum(first.quality[mask] == level)) for level in levels}
+        report[origin] = {
+            "n": n,
+            "counts": counts,
+            "share": {k: (v / n if n else None) for k, v in counts.items()},
+        }
+    return report
+
+
+def time_report(table: StudyTable) -> dict:
+    report = {}
+    first = table.select(table.round == FIRST)
+    for origin, mask in (("real", ~first.synthetic), ("synthetic", first.synthetic)):
+        seconds = first.seconds[mask]
+        seconds = seconds[~np.isnan(seconds)]
+        if seconds.size:
+            q1, median, q3 = np.percentile(seconds, [25, 50, 75])
+            report[origin] = {
+                "n": int(seconds.size),
+                "median": float(median),
+                "q1": float(q1),
+                "q3": float(q3),
+                "seconds": seconds.round(1).tolist(),
+            }
+        else:
+            report[origin] = {
+                "n": 0,
+                "median": None,
+                "q1": None,
+                "q3": None,
+                "seconds": [],
+            }
+    return report
+
+
+def build_report(
+    table: StudyTable, info: StudyInfo, *, n_boot: int = 2000, seed: int = 0
+) -> dict:
+    """Every figure of the study report as JSON-ready dicts."""
+    answered = sum(row["answered"] for row in info.progress)
+    total = sum(row["total"] for row in info.progress)
+    return {
+        "study": {
+            "name": info.name,
+            "status": info.status,
+            "cases": {"real": info.n_real, "synthetic": info.n_synthetic},
+            "readers": len(info.progress),
+            "judgments": len(table),
+            "bootstrap": {"draws": n_boot, "seed": seed},
+        },
+        "progress": {
+            "answered": answered,
+            "total": total,
+            "per_reader": info.progress,
+        },
+        "detection": detection_report(table, info, n_boot=n_boot, seed=seed),
+        "agreement": agreement_report(table, info),
+        "diagnosis": diagnosis_report(table, info, n_boot=n_boot, seed=seed),
+        "quality": quality_report(table, info),
+        "time": time_report(table),
+    }

@@ -1,0 +1,157 @@
+"""A study's answers read out of the database for the report and the exports."""
+
+from __future__ import annotations
+
+import numpy as np
+from django.db.models import Count
+
+from ecgstudy.analysis.report import StudyInfo, StudyTable
+from ecgstudy.studies.models import Judgment, Participation, Study
+from ecgstudy.studies.selectors import study_ratio
+
+EXPORT_COLUMNS = [
+    "study",
+    "reader",
+    "site",
+    "experience",
+    "case",
+    "practice",
+    "round",
+    "position",
+    "origin",
+    "rhythm",
+    "labels",
+    "answer_origin",
+    "confidence",
+    "diagnosis",
+    "quality",
+    "comment",
+    "served_at",
+    "submitted_at",
+    "seconds",
+]
+
+
+def reader_pseudonyms(*, study: Study) -> dict[int, str]:
+    """Participation id -> R01, R02, ... in the order readers joined the study.
+
+    Reports and exports name readers only by these, so that a table can be shared.
+    """
+    ids = study.participations.order_by("pk").values_list("pk", flat=True)
+    width = max(2, len(str(len(ids))))
+    return {pk: f"R{number:0{width}d}" for number, pk in enumerate(ids, start=1)}
+
+
+def _judgments(study: Study):
+    return (
+        Judgment.objects.filter(assignment__participation__study=study)
+        .select_related(
+            "assignment__participation__reader",
+            "assignment__case__record",
+        )
+        .order_by("assignment__participation_id", "assignment__position")
+    )
+
+
+def study_judgment_rows(*, study: Study) -> list[dict]:
+    """Every judgment of a study (practice included, flagged) as a tidy long row."""
+    names = reader_pseudonyms(study=study)
+    rows = []
+    for judgment in _judgments(study):
+        assignment = judgment.assignment
+        participation = assignment.participation
+        record = assignment.case.record
+        rows.append(
+            {
+                "study": study.name,
+                "reader": names[participation.pk],
+                "site": participation.reader.site,
+                "experience": participation.reader.experience,
+                "case": assignment.case.token,
+                "practice": assignment.case.practice,
+                "round": assignment.round,
+                "position": assignment.position + 1,
+                "origin": record.origin,
+                "rhythm": record.rhythm,
+                "labels": "; ".join(record.labels),
+                "answer_origin": judgment.origin,
+                "confidence": judgment.confidence,
+                "diagnosis": "+".join(judgment.diagnosis),
+                "quality": judgment.quality,
+                "comment": judgment.comment,
+                "served_at": judgment.served_at.isoformat()
+                if judgment.served_at
+                else "",
+                "submitted_at": judgment.submitted_at.isoformat(),
+                "seconds": round(judgment.seconds, 3)
+                if judgment.seconds is not None
+                else None,
+            }
+        )
+    return rows
+
+
+def study_table(*, study: Study) -> tuple[StudyTable, StudyInfo]:
+    """The counted judgments as the report's long table, and the study's facts."""
+    names = reader_pseudonyms(study=study)
+    option_order = {code: i for i, (code, _) in enumerate(study.diagnosis_options)}
+    rows = [row for row in study_judgment_rows(study=study) if not row["practice"]]
+
+    def column(name, dtype=object):
+        return np.array([row[name] for row in rows], dtype=dtype)
+
+    def diagnosis(text: str) -> str:
+        codes = sorted(text.split("+"), key=lambda c: option_order.get(c, 99))
+        return "+".join(code for code in codes if code)
+
+    table = StudyTable(
+        reader=column("reader").astype(str),
+        site=column("site").astype(str),
+        experience=column("experience").astype(str),
+        case=column("case").astype(str),
+        round=column("round", int),
+        synthetic=column("origin") == "synthetic",
+        rhythm=column("rhythm").astype(str),
+        answer=column("answer_origin").astype(str),
+        confidence=np.array(
+            [np.nan if r["confidence"] is None else r["confidence"] for r in rows],
+            dtype=float,
+        ),
+        diagnosis=np.array([diagnosis(r["diagnosis"]) for r in rows], dtype=str),
+        quality=column("quality").astype(str),
+        seconds=np.array(
+            [np.nan if r["seconds"] is None else r["seconds"] for r in rows],
+            dtype=float,
+        ),
+    )
+    progress = [
+        {
+            "reader": names[p.pk],
+            "site": p.reader.site,
+            "experience": p.reader.experience,
+            "answered": p.n_answered,
+            "total": p.n_total,
+        }
+        for p in Participation.objects.filter(study=study)
+        .select_related("reader")
+        .annotate(
+            n_total=Count("assignments", distinct=True),
+            n_answered=Count("assignments__judgment", distinct=True),
+        )
+        .order_by("pk")
+    ]
+    real, synthetic = study_ratio(study=study)
+    info = StudyInfo(
+        name=study.name,
+        status=study.get_status_display(),
+        ask_origin=study.ask_origin,
+        ask_confidence=study.ask_origin and study.ask_confidence,
+        confidence_levels=study.confidence_levels,
+        ask_diagnosis=study.ask_diagnosis,
+        diagnosis_options=[list(option) for option in study.diagnosis_options],
+        ask_quality=study.ask_quality,
+        n_real=real,
+        n_synthetic=synthetic,
+        progress=progress,
+    )
+    return table, info
