@@ -7,10 +7,10 @@ from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from ecgstudy.pool.forms import GenerationJobForm
-from ecgstudy.pool.models import EcgRecord, GenerationJob
+from ecgstudy.pool.models import EcgRecord, GenerationJob, GeneratorEvaluation
 from ecgstudy.pool.selectors import record_sheet_svg, record_signal_bytes
 from ecgstudy.pool.services import (
     generation_job_cancel,
@@ -149,7 +149,16 @@ class GenerationJobAdmin(admin.ModelAdmin):
     fieldsets = (
         (
             None,
-            {"fields": ("status", "progress", "error", "created_by", "records_link")},
+            {
+                "fields": (
+                    "status",
+                    "progress",
+                    "error",
+                    "created_by",
+                    "records_link",
+                    "evaluations",
+                )
+            },
         ),
         (
             "Request",
@@ -163,7 +172,24 @@ class GenerationJobAdmin(admin.ModelAdmin):
         return [f.name for f in self.model._meta.fields] + [
             "progress",
             "records_link",
+            "evaluations",
         ]
+
+    @admin.display(description="evaluations of its checkpoint")
+    def evaluations(self, job: GenerationJob) -> str:
+        found = GeneratorEvaluation.objects.filter(
+            checkpoint_sha256=job.checkpoint_sha256
+        )
+        if not found:
+            return "none yet (manage.py evaluate_generator CHECKPOINT)"
+        return format_html_join(
+            ", ",
+            '<a href="{}">{}</a>',
+            (
+                (reverse("admin:pool_generatorevaluation_change", args=[e.pk]), str(e))
+                for e in found
+            ),
+        )
 
     def has_change_permission(self, request, obj=None):
         return False  # a job is defined once; resume or cancel it with the actions
@@ -245,3 +271,103 @@ class GenerationJobAdmin(admin.ModelAdmin):
         return TemplateResponse(
             request, "admin/pool/generationjob/generate_form.html", context
         )
+
+
+def _figure(value, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+@admin.register(GeneratorEvaluation)
+class GeneratorEvaluationAdmin(admin.ModelAdmin):
+    """Figures of each checkpoint, next to the ECGs generated from it."""
+
+    list_display = (
+        "__str__",
+        "created_at",
+        "two_sample_auc",
+        "memorised",
+        "tstr_af",
+        "spectrum",
+        "pool_records",
+    )
+    fields = (
+        "checkpoint_path",
+        "checkpoint_sha256",
+        "created_at",
+        "seconds",
+        "parameters",
+        "headline_table",
+        "summary_link",
+        "pool_records",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="two-sample AUC (0.5 ideal)")
+    def two_sample_auc(self, obj) -> str:
+        return _figure(obj.headline.get("two_sample_auc"))
+
+    @admin.display(description="memorised")
+    def memorised(self, obj) -> str:
+        return str(obj.headline.get("memorised", "-"))
+
+    @admin.display(description="AF TSTR F1 (TRTR)")
+    def tstr_af(self, obj) -> str:
+        h = obj.headline
+        return (
+            f"{_figure(h.get('tstr_af_f1'))} ({_figure(h.get('trtr_af_f1'))}), "
+            f"{h.get('n_af_test', '-')} real AF"
+        )
+
+    @admin.display(description="spectrum distance")
+    def spectrum(self, obj) -> str:
+        return _figure(obj.headline.get("spectrum_distance"))
+
+    @admin.display(description="ECGs in the pool from this checkpoint")
+    def pool_records(self, obj) -> str:
+        count = EcgRecord.objects.filter(
+            generation_job__checkpoint_sha256=obj.checkpoint_sha256
+        ).count()
+        jobs = GenerationJob.objects.filter(checkpoint_sha256=obj.checkpoint_sha256)
+        url = reverse("admin:pool_ecgrecord_changelist")
+        query = "&".join(f"generation_job__id__exact={job.pk}" for job in jobs[:1])
+        return (
+            format_html('<a href="{}?{}">{}</a>', url, query, count) if count else "0"
+        )
+
+    @admin.display(description="headline")
+    def headline_table(self, obj) -> str:
+        return format_html_join(
+            "",
+            "<div>{}: <b>{}</b></div>",
+            ((key, value) for key, value in obj.headline.items()),
+        )
+
+    @admin.display(description="summary")
+    def summary_link(self, obj) -> str:
+        url = reverse("admin:pool_generatorevaluation_summary", args=[obj.pk])
+        return format_html(
+            '<a href="{}" target="_blank">Open the summary with its plots</a>', url
+        )
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:pk>/summary.html",
+                self.admin_site.admin_view(self.summary_view),
+                name="pool_generatorevaluation_summary",
+            ),
+            *super().get_urls(),
+        ]
+
+    def summary_view(self, request, pk: int) -> HttpResponse:
+        evaluation = get_object_or_404(GeneratorEvaluation, pk=pk)
+        if not self.has_view_permission(request, evaluation):
+            raise PermissionDenied
+        with evaluation.summary.open("rb") as handle:
+            return HttpResponse(handle.read(), content_type="text/html; charset=utf-8")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -183,3 +183,30 @@ class EcgRecord(models.Model):
     @property
     def duration_s(self) -> float:
         return self.n_samples / self.fs
+
+
+class GeneratorEvaluation(models.Model):
+    """A run of ``generator.evaluate`` on one checkpoint against real ECGs.
+
+    ``results`` holds every figure (see generator/evaluate.py); ``summary`` is
+    the self-contained HTML page with its plots.
+    """
+
+    checkpoint_path = models.CharField(max_length=500)
+    checkpoint_sha256 = models.CharField(max_length=64, db_index=True)
+    parameters = models.JSONField(help_text="Split, label sets, counts, steps, seed.")
+    results = models.JSONField()
+    summary = models.FileField(upload_to="evaluations/")
+    seconds = models.FloatField("run time (s)")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "generator evaluation"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Evaluation {self.pk} of checkpoint {self.checkpoint_sha256[:12]}"
+
+    @property
+    def headline(self) -> dict:
+        return self.results.get("summary", {})

@@ -17,7 +17,13 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
-from ecgstudy.pool.models import EcgRecord, GenerationJob, Origin, Rhythm
+from ecgstudy.pool.models import (
+    EcgRecord,
+    GenerationJob,
+    GeneratorEvaluation,
+    Origin,
+    Rhythm,
+)
 from ecgstudy.pool.render import render_sheet
 from ecgstudy.pool.selectors import record_signal
 from generator.datasets import SourceRecord, iter_records
@@ -473,3 +479,55 @@ def _write_generated(
             job.finished_at = timezone.now()
         job.save(update_fields=["n_done", "status", "finished_at"])
     return written
+
+
+def generator_evaluation_run(
+    *,
+    checkpoint: str | Path,
+    data_dir: str | Path,
+    split: str = "test",
+    label_sets: list[list[str]] | None = None,
+    n_per_label: int = 50,
+    steps: int = 50,
+    seed: int = 0,
+    n_boot: int = 1000,
+    device: str = "cpu",
+    progress: Callable[[str], None] | None = None,
+) -> GeneratorEvaluation:
+    """Evaluate a checkpoint against real ECGs and store the figures and summary.
+
+    Raises ValueError (bad checkpoint, labels, split or data) before anything is
+    written; the row and its summary file are stored together or not at all.
+    """
+    import time
+
+    from generator.checkpoint import file_sha256
+    from generator.evaluate import evaluate_checkpoint, summary_html
+
+    checkpoint = Path(checkpoint)
+    if not checkpoint.is_file():
+        raise ValueError(f"checkpoint {checkpoint} does not exist")
+    started = time.perf_counter()
+    kwargs = {} if label_sets is None else {"label_sets": label_sets}
+    results, images = evaluate_checkpoint(
+        checkpoint,
+        data_dir,
+        split=split,
+        n_per_label=n_per_label,
+        steps=steps,
+        seed=seed,
+        n_boot=n_boot,
+        device=device,
+        progress=progress,
+        **kwargs,
+    )
+    page = summary_html(results, images, f"Evaluation of {checkpoint.name}")
+    with _files_removed_on_error() as saved, transaction.atomic():
+        return GeneratorEvaluation.objects.create(
+            checkpoint_path=str(checkpoint),
+            checkpoint_sha256=file_sha256(checkpoint),
+            parameters=results.pop("parameters"),
+            results=results,
+            summary=_save_file("evaluations", ".html", page.encode(), saved),
+            seconds=time.perf_counter() - started,
+        )

@@ -1,0 +1,181 @@
+"""The generator evaluation on real ECGs, with generators whose faults are known."""
+
+import json
+
+import numpy as np
+import pytest
+
+from generator import evaluate as ev
+from tests.evaluation_data import small_index_folder, write_tiny_10s_checkpoint
+
+pytestmark = pytest.mark.data
+
+
+def _pick(ecgs: ev.EcgSet, rhythm: str, start: int, count: int) -> np.ndarray:
+    index = [i for i, r in enumerate(ecgs.rhythms) if r == rhythm][
+        start : start + count
+    ]
+    mask = np.zeros(len(ecgs), bool)
+    mask[index] = True
+    return mask
+
+
+@pytest.fixture(scope="module")
+def real(ecg_data_dir):
+    """Two disjoint halves of the real train split, each with AF and SR ECGs:
+    one plays the training set, the other the held-out set of the evaluation."""
+    ecgs = ev.load_split(ecg_data_dir, "train")
+    first = _pick(ecgs, "AF", 0, 9) | _pick(ecgs, "SR", 0, 25) | _pick(ecgs, "SB", 0, 6)
+    second = _pick(ecgs, "AF", 9, 9) | _pick(ecgs, "SR", 25, 25)
+    train, held_out = ecgs.subset(first), ecgs.subset(second)
+    return (
+        train,
+        ev.feature_table(train),
+        held_out,
+        ev.feature_table(held_out),
+    )
+
+
+def copying_synthesizer(train: ev.EcgSet):
+    """A "generator" that hands back training records of the asked rhythm."""
+
+    def synthesize(labels, n, seed):
+        rhythm = next(label for label in labels if label != "NORM")
+        pool = [i for i, r in enumerate(train.rhythms) if r == rhythm]
+        pick = np.random.default_rng(seed).choice(pool, n)
+        return train.signals[pick]
+
+    return synthesize
+
+
+def noise_synthesizer(labels, n, seed):
+    rng = np.random.default_rng(seed)
+    return (0.15 * rng.standard_normal((n, 12, 1000))).astype(np.float32)
+
+
+def run(real, synthesize):
+    train, train_f, held_out, held_out_f = real
+    synthetic = ev.synthetic_set(synthesize, [["SR", "NORM"], ["SR"], ["AF"]], 12, 3)
+    results, _ = ev.evaluate(train, held_out, synthetic, n_boot=100)
+    return results
+
+
+@pytest.fixture(scope="module")
+def copy_results(real):
+    return run(real, copying_synthesizer(real[0]))
+
+
+@pytest.fixture(scope="module")
+def noise_results(real):
+    return run(real, noise_synthesizer)
+
+
+def test_a_generator_that_copies_training_records_is_flagged(copy_results):
+    memo = copy_results["memorisation"]
+    assert len(memo["flagged"]) == 36  # every one of them
+    assert memo["closest_pair"]["distance"] == pytest.approx(0, abs=1e-6)
+    assert memo["threshold"] > 0.05  # real records are never that close
+
+
+def test_noise_is_told_from_real_ecgs_and_is_useless_for_training(noise_results):
+    assert noise_results["two_sample"]["auc"] > 0.95
+    assert noise_results["memorisation"]["flagged"] == []
+    af = noise_results["utility"]["af_vs_sr"]
+    assert af["TRTR"]["auroc"] > 0.8  # real data teach the task
+    assert abs(af["TSTR"]["auroc"] - 0.5) < 0.3  # noise does not
+    assert af["TSTR"]["n_test_positive"] == 9
+
+
+def test_copies_carry_the_real_signal(copy_results):
+    af = copy_results["utility"]["af_vs_sr"]
+    assert af["TSTR"]["auroc"] > 0.75
+    consistency = copy_results["label_consistency"]
+    assert consistency["AF"]["synthetic_agreement"] > 0.7
+
+
+def test_every_figure_computes_and_is_json(copy_results):
+    for key in ("fidelity", "label_consistency", "memorisation", "utility"):
+        assert copy_results[key]
+    sr = copy_results["fidelity"]["SR"]
+    assert sr["features"]["heart_rate_bpm"]["real"]["median"] == pytest.approx(
+        70, abs=25
+    )
+    assert sr["features"]["qrs_ms"]["wasserstein"] is not None
+    assert set(sr["spectrum_distance"]["per_lead"]) == set(ev.LEADS)
+    json.dumps(copy_results)
+    assert set(copy_results["summary"]) >= {"two_sample_auc", "memorised", "n_af_test"}
+
+
+def test_delineation_measures_qrs_like_the_ludb_cardiologists(ecg_data_dir):
+    """LUDB's experts marked QRS onsets and offsets in lead II; the delineation's
+    median QRS duration should be within 30 ms of theirs on most records."""
+    import wfdb
+
+    from generator.ecg import canonicalize, read_wfdb
+
+    errors = []
+    for record in range(1, 11):
+        path = ecg_data_dir / "ludb" / "records" / str(record)
+        annotation = wfdb.rdann(
+            str(ecg_data_dir / "ludb" / "annotations" / str(record)), "ii"
+        )
+        symbols, samples = annotation.symbol, annotation.sample
+        durations = [
+            (samples[i + 1] - samples[i - 1]) * 2  # 500 Hz samples -> ms
+            for i, symbol in enumerate(symbols)
+            if symbol == "N" and 0 < i < len(symbols) - 1
+        ]
+        raw = read_wfdb(path)
+        measured = ev.ecg_features(canonicalize(raw.signal, raw.fs, record=raw.record))
+        errors.append(abs(float(measured["qrs_ms"]) - float(np.median(durations))))
+    assert np.median(errors) < 30
+
+
+@pytest.fixture
+def tiny_10s_checkpoint(tmp_path):
+    return write_tiny_10s_checkpoint(tmp_path / "tiny-10s.pt")
+
+
+def test_the_command_line_writes_results_plots_and_summary(
+    ecg_data_dir, tiny_10s_checkpoint, tmp_path
+):
+    data = small_index_folder(ecg_data_dir, tmp_path / "data")
+    out = tmp_path / "out"
+    ev.main(
+        [
+            "--checkpoint", str(tiny_10s_checkpoint),
+            "--data", str(data),
+            "--labels", "SR,AF",
+            "--n-per-label", "4",
+            "--steps", "2",
+            "--bootstrap", "20",
+            "--device", "cpu",
+            "--out", str(out),
+        ]
+    )  # fmt: skip
+    results = json.loads((out / "results.json").read_text())
+    assert results["counts"] == results["counts"] | {
+        "train": 12,
+        "test": 6,
+        "synthetic": 8,
+    }
+    assert results["parameters"]["label_sets"] == ["SR", "AF"]
+    for name in ("features.png", "spectra.png", "memorisation.png", "closest_pair.png"):
+        assert (out / name).read_bytes()[:4] == b"\x89PNG"
+    assert "Two-sample AUC" in (out / "summary.html").read_text()
+
+
+def test_bad_requests_are_refused_with_the_reason(
+    ecg_data_dir, tiny_checkpoint, tmp_path
+):
+    with pytest.raises(ValueError, match="unknown label"):
+        ev.evaluate_checkpoint(tiny_checkpoint, ecg_data_dir, label_sets=[["MI"]])
+    with pytest.raises(ValueError, match="train is what the model saw"):
+        ev.evaluate_checkpoint(tiny_checkpoint, ecg_data_dir, split="train")
+    with pytest.raises(ValueError, match="use e.g."):
+        ev.parse_label_sets("SR,,AF")
+    short = ev.synthetic_set(noise_synthesizer, [["SR"]], 2, 0)
+    short.signals = short.signals[..., :200]
+    real = ev.load_split(ecg_data_dir, "val", limit=2)
+    with pytest.raises(ValueError, match="differ in length"):
+        ev.evaluate(real, real, short)
