@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from ecgstudy.studies.views import HomeView
+from ecgstudy.studies.views import HomeView, healthz
 
 admin.site.site_header = "ecgstudy"
 admin.site.site_title = "ecgstudy"
@@ -19,5 +19,6 @@ urlpatterns = [
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("ecgstudy.studies.urls")),
+    path("healthz/", healthz, name="healthz"),
     path("", HomeView.as_view(), name="home"),
 ]

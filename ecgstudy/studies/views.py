@@ -10,7 +10,7 @@ from django.contrib.auth import login
 from django.contrib.auth.forms import SetPasswordForm
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.decorators import method_decorator
@@ -64,6 +64,11 @@ def viewer_settings() -> dict:
             "mv": render.CAL_MV,
         },
     }
+
+
+def healthz(request) -> HttpResponse:
+    """For load balancers and as the floor of the load benchmark: no database."""
+    return HttpResponse("ok", content_type="text/plain")
 
 
 class HomeView(View):

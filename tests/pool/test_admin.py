@@ -40,8 +40,9 @@ def test_sheet_is_not_served_to_anonymous_or_non_staff(client, django_user_model
     record = EcgRecordFactory()
     sheet_url = reverse("admin:pool_ecgrecord_sheet", args=[record.pk])
     assert client.get(sheet_url).status_code == 302  # to the login page
-    django_user_model.objects.create_user("reader", password="pw-reader-123")
-    client.login(username="reader", password="pw-reader-123")
+    client.force_login(
+        django_user_model.objects.create_user("reader", password="pw-reader-123")
+    )
     response = client.get(sheet_url)
     assert response.status_code == 302 and "login" in response["Location"]
 

@@ -4,7 +4,7 @@ import re
 from io import StringIO
 
 import pytest
-from django.contrib.auth import authenticate
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from ecgstudy.pool.models import EcgRecord
@@ -28,8 +28,8 @@ def test_without_data_it_says_where_to_get_ptbxl_and_still_creates_the_admin(tmp
     assert "No ECG data found" in output
     assert "https://physionet.org/content/ptb-xl/" in output
     assert "ECG_DATA_DIR=" in output
-    user = authenticate(username="admin", password=printed_password(output))
-    assert user is not None and user.is_superuser
+    user = get_user_model().objects.get(username="admin")
+    assert user.is_superuser and user.check_password(printed_password(output))
 
 
 def test_it_builds_a_pool_of_real_and_synthetic_ecgs_once(tmp_path, demo_checkpoint):

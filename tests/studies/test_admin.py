@@ -157,7 +157,10 @@ def test_a_new_reader_gets_a_one_time_invitation_link(researcher_client, client)
     assert client.get(reverse("studies:list")).status_code == 200
     client.logout()
     assert client.post(link, form).status_code == 404
-    assert client.login(username="dr.lee", password=password)
+    signed_in = client.post(
+        reverse("login"), {"username": "dr.lee", "password": password}
+    )
+    assert signed_in.status_code == 302
 
 
 def test_staff_without_the_researcher_group_cannot_see_studies(client, launched_study):
@@ -186,8 +189,10 @@ def test_create_demo_study_makes_a_launched_study_and_prints_logins(pool, capsys
     password = out.split("Reader 'reader1', password: ")[1].split()[0]
     from django.test import Client
 
-    reader = Client()
-    assert reader.login(username="reader1", password=password)
+    signed_in = Client().post(
+        reverse("login"), {"username": "reader1", "password": password}
+    )
+    assert signed_in.status_code == 302 and signed_in.url == "/"
     call_command("create_demo_study")  # again: the same study, new passwords
     assert Study.objects.count() == 1
     assert Participation.objects.filter(study=study).count() == 2

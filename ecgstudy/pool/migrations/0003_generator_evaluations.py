@@ -4,27 +4,39 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('pool', '0002_generation_jobs'),
+        ("pool", "0002_generation_jobs"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='GeneratorEvaluation',
+            name="GeneratorEvaluation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('checkpoint_path', models.CharField(max_length=500)),
-                ('checkpoint_sha256', models.CharField(db_index=True, max_length=64)),
-                ('parameters', models.JSONField(help_text='Split, label sets, counts, steps, seed.')),
-                ('results', models.JSONField()),
-                ('summary', models.FileField(upload_to='evaluations/')),
-                ('seconds', models.FloatField(verbose_name='run time (s)')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                ("checkpoint_path", models.CharField(max_length=500)),
+                ("checkpoint_sha256", models.CharField(db_index=True, max_length=64)),
+                (
+                    "parameters",
+                    models.JSONField(
+                        help_text="Split, label sets, counts, steps, seed."
+                    ),
+                ),
+                ("results", models.JSONField()),
+                ("summary", models.FileField(upload_to="evaluations/")),
+                ("seconds", models.FloatField(verbose_name="run time (s)")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'verbose_name': 'generator evaluation',
-                'ordering': ['-created_at'],
+                "verbose_name": "generator evaluation",
+                "ordering": ["-created_at"],
             },
         ),
     ]
