@@ -31,25 +31,8 @@ def write_tiny_10s_checkpoint(path: Path) -> Path:
     """An untrained tiny model that makes 10-s ECGs, as the evaluation compares."""
     import torch
 
-    from generator.checkpoint import Checkpoint, save_checkpoint
-    from generator.diffusion import DIFFUSION_PRESETS
     from generator.model import SSSD
-    from tests.generator.conftest import TINY_LABELS, tiny_config
+    from tests.generator.conftest import save_tiny_checkpoint, tiny_config
 
     torch.manual_seed(0)
-    model = SSSD(tiny_config(length=1000))
-    weights = model.state_dict()
-    save_checkpoint(
-        Checkpoint(
-            model_config=model.cfg,
-            diffusion_config=DIFFUSION_PRESETS["tiny"],
-            labels=TINY_LABELS,
-            data_scale=0.25,
-            fs=100,
-            model=weights,
-            ema=weights,
-            step=1,
-        ),
-        path,
-    )
-    return path
+    return save_tiny_checkpoint(SSSD(tiny_config(length=1000)), path, step=1)

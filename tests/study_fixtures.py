@@ -1,6 +1,7 @@
-"""A small pool of real and synthetic AF and SR ECGs and studies over it."""
+"""A small pool of real and synthetic AF and SR ECGs, studies over it, a researcher."""
 
 import pytest
+from django.contrib.auth.models import Group
 
 from ecgstudy.pool.models import Origin, Rhythm
 from ecgstudy.studies.models import CaseQuota, Study
@@ -10,6 +11,7 @@ from tests.factories import (
     GenerationJobFactory,
     ReaderFactory,
     SyntheticRecordFactory,
+    UserFactory,
 )
 
 PER_GROUP = 4  # records of each origin and rhythm in the pool
@@ -52,3 +54,12 @@ def draft_study(pool):
 @pytest.fixture
 def launched_study(draft_study):
     return study_launch(study=draft_study)
+
+
+@pytest.fixture
+def researcher_client(client, db):
+    """The test client, signed in as staff of the Researchers group."""
+    user = UserFactory(username="researcher", is_staff=True)
+    user.groups.add(Group.objects.get(name="Researchers"))
+    client.force_login(user)
+    return client

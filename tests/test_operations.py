@@ -16,6 +16,17 @@ from ecgstudy.studies.services import Answers, judgment_submit
 from tests.conftest import REPO_ROOT, skip_or_fail
 
 
+def manage(*args: str, environment: dict) -> subprocess.CompletedProcess:
+    """manage.py in its own process, with its own environment."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=REPO_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+    )
+
+
 def test_deploy_check_is_clean_with_production_settings(tmp_path):
     environment = {
         key: value
@@ -33,12 +44,8 @@ def test_deploy_check_is_clean_with_production_settings(tmp_path):
         "SECURE_HSTS_INCLUDE_SUBDOMAINS": "1",
         "SECURE_HSTS_PRELOAD": "1",
     }
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=REPO_ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
+    result = manage(
+        "check", "--deploy", "--fail-level", "WARNING", environment=environment
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
@@ -102,13 +109,7 @@ def test_a_backup_restored_into_an_empty_database_has_every_answer(
         DATABASE_URL=database_url,
         MEDIA_ROOT=str(restored_media),
     )
-    result = subprocess.run(
-        [sys.executable, "manage.py", "restore_data", str(backup)],
-        cwd=REPO_ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-    )
+    result = manage("restore_data", str(backup), environment=environment)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Restored" in result.stdout
 
@@ -125,11 +126,5 @@ def test_a_backup_restored_into_an_empty_database_has_every_answer(
     assert files and all((restored_media / sheet).is_file() for sheet, _ in files)
     assert all((restored_media / signal).is_file() for _, signal in files)
 
-    again = subprocess.run(
-        [sys.executable, "manage.py", "restore_data", str(backup)],
-        cwd=REPO_ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-    )
+    again = manage("restore_data", str(backup), environment=environment)
     assert again.returncode != 0 and "not empty" in again.stderr

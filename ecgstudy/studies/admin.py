@@ -10,7 +10,13 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from ecgstudy.studies.forms import ReaderAddForm, ReaderChangeForm, StudyAdminForm
+from ecgstudy.studies.forms import (
+    CASE_MIX_FIELDS,
+    QUESTION_FIELDS,
+    ReaderAddForm,
+    ReaderChangeForm,
+    StudyAdminForm,
+)
 from ecgstudy.studies.models import (
     CaseQuota,
     Invitation,
@@ -28,18 +34,6 @@ from ecgstudy.studies.services import (
     study_launch,
     study_launch_problems,
 )
-
-QUESTION_FIELDS = (
-    "ask_origin",
-    "ask_confidence",
-    "confidence_levels",
-    "ask_diagnosis",
-    "diagnosis_options",
-    "diagnosis_multiple",
-    "ask_quality",
-    "ask_comment",
-)
-CASE_MIX_FIELDS = ("seed", "repeat_fraction", "practice_cases", "reveal_ratio")
 
 
 def _invitation_link(request, token: str) -> str:

@@ -12,6 +12,17 @@ from ecgstudy.studies.models import Quality, Reader, Study
 from ecgstudy.studies.services import Answers
 
 MAX_COMMENT_CHARS = 2000
+QUESTION_FIELDS = (
+    "ask_origin",
+    "ask_confidence",
+    "confidence_levels",
+    "ask_diagnosis",
+    "diagnosis_options",
+    "diagnosis_multiple",
+    "ask_quality",
+    "ask_comment",
+)
+CASE_MIX_FIELDS = ("seed", "repeat_fraction", "practice_cases", "reveal_ratio")
 ORIGIN_KEYS = {Origin.REAL: "r", Origin.SYNTHETIC: "s"}
 # Keys the viewer or the browser own; never given to an answer.
 RESERVED_KEYS = set("rs")
@@ -224,18 +235,8 @@ class StudyAdminForm(forms.ModelForm):
         fields = [
             "name",
             "instructions",
-            "ask_origin",
-            "ask_confidence",
-            "confidence_levels",
-            "ask_diagnosis",
-            "diagnosis_options",
-            "diagnosis_multiple",
-            "ask_quality",
-            "ask_comment",
-            "seed",
-            "repeat_fraction",
-            "practice_cases",
-            "reveal_ratio",
+            *QUESTION_FIELDS,
+            *CASE_MIX_FIELDS,
             "show_feedback",
         ]
 

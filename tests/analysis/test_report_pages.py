@@ -6,7 +6,6 @@ import json
 import re
 
 import pytest
-from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
@@ -36,19 +35,11 @@ def answered_study(launched_study):
     return launched_study
 
 
-@pytest.fixture
-def researcher(client, db):
-    user = UserFactory(username="researcher", is_staff=True)
-    user.groups.add(Group.objects.get(name="Researchers"))
-    client.force_login(user)
-    return client
-
-
 def test_the_report_of_a_launched_study_renders_in_the_admin(
-    researcher, answered_study
+    researcher_client, answered_study
 ):
     url = reverse("admin:studies_study_report", args=[answered_study.pk])
-    response = researcher.get(url)
+    response = researcher_client.get(url)
     assert response.status_code == 200
     page = response.content.decode()
     for heading in (
@@ -62,15 +53,15 @@ def test_the_report_of_a_launched_study_renders_in_the_admin(
         assert heading in page
     assert "100.0%" in page  # every answer was right
     assert "plotly-graph-div" in page
-    plotly = researcher.get(reverse("admin:studies_study_plotly"))
+    plotly = researcher_client.get(reverse("admin:studies_study_plotly"))
     assert plotly.status_code == 200 and b"Plotly" in plotly.content[:5000]
 
 
 def test_the_csv_export_has_every_judgment_with_pseudonyms_only(
-    researcher, answered_study
+    researcher_client, answered_study
 ):
     url = reverse("admin:studies_study_report_file", args=[answered_study.pk, "csv"])
-    response = researcher.get(url)
+    response = researcher_client.get(url)
     assert response["Content-Type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
     assert len(rows) == 2 * 15
@@ -82,20 +73,24 @@ def test_the_csv_export_has_every_judgment_with_pseudonyms_only(
     assert all(float(row["seconds"]) >= 0 for row in rows if row["seconds"])
 
 
-def test_the_json_and_html_exports(researcher, answered_study):
+def test_the_json_and_html_exports(researcher_client, answered_study):
     base = "admin:studies_study_report_file"
     data = json.loads(
-        researcher.get(reverse(base, args=[answered_study.pk, "json"])).content
+        researcher_client.get(reverse(base, args=[answered_study.pk, "json"])).content
     )
     assert data["detection"]["pooled"]["accuracy"] == 1.0
     assert data["study"]["judgments"] == 2 * (12 + 3)  # with repeats
-    html = researcher.get(reverse(base, args=[answered_study.pk, "html"])).content
+    html = researcher_client.get(
+        reverse(base, args=[answered_study.pk, "html"])
+    ).content
     text = html.decode()
     # One self-contained file: plotly inlined, nothing fetched from elsewhere.
     assert "Plotly" in text and len(html) > 3_000_000
     assert not re.search(r"<(script|link|img)\b[^>]*\b(src|href)=", text)
     assert (
-        researcher.get(reverse(base, args=[answered_study.pk, "pdf"])).status_code
+        researcher_client.get(
+            reverse(base, args=[answered_study.pk, "pdf"])
+        ).status_code
         == 404
     )
 

@@ -35,21 +35,25 @@ def tiny_diffusion() -> GaussianDiffusion:
     return GaussianDiffusion(DIFFUSION_PRESETS["tiny"])
 
 
-@pytest.fixture
-def tiny_checkpoint(tmp_path, tiny_model):
-    path = tmp_path / "tiny.pt"
-    weights = tiny_model.state_dict()
+def save_tiny_checkpoint(model: SSSD, path, *, step: int = 7):
+    """Save a tiny model as a checkpoint of the tiny labels (its weights as EMA)."""
+    weights = model.state_dict()
     save_checkpoint(
         Checkpoint(
-            model_config=tiny_model.cfg,
+            model_config=model.cfg,
             diffusion_config=DIFFUSION_PRESETS["tiny"],
             labels=TINY_LABELS,
             data_scale=0.25,
             fs=100,
             model=weights,
             ema=weights,
-            step=7,
+            step=step,
         ),
         path,
     )
     return path
+
+
+@pytest.fixture
+def tiny_checkpoint(tmp_path, tiny_model):
+    return save_tiny_checkpoint(tiny_model, tmp_path / "tiny.pt")

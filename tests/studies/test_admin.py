@@ -1,20 +1,11 @@
 """Researchers set up, launch, watch and close studies in the admin."""
 
 import pytest
-from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.urls import reverse
 
 from ecgstudy.studies.models import Invitation, Participation, Reader, Study
 from tests.factories import ReaderFactory, UserFactory
-
-
-@pytest.fixture
-def researcher_client(client, db):
-    user = UserFactory(username="researcher", is_staff=True)
-    user.groups.add(Group.objects.get(name="Researchers"))
-    client.force_login(user)
-    return client
 
 
 def study_form(**changes) -> dict:
