@@ -7,7 +7,7 @@ from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from ecgstudy.studies.forms import (
@@ -152,10 +152,30 @@ class StudyAdmin(admin.ModelAdmin):
         return _progress_bar(overall.answered, overall.total)
 
     def get_readonly_fields(self, request, obj=None):
-        frozen = (
-            () if obj is None or obj.is_draft else QUESTION_FIELDS + CASE_MIX_FIELDS
+        if obj is None or obj.is_draft:
+            return ("status_display",)
+        return ("status_display", "diagnoses", *QUESTION_FIELDS, *CASE_MIX_FIELDS)
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None or obj.is_draft:
+            return self.fieldsets
+        # Frozen: the options as a list rather than as their stored JSON.
+        swap = {"diagnosis_options": "diagnoses"}
+        return [
+            (name, {**options, "fields": [swap.get(f, f) for f in options["fields"]]})
+            for name, options in self.fieldsets
+        ]
+
+    @admin.display(description="diagnosis options")
+    def diagnoses(self, obj):
+        return format_html_join(
+            "", "<div><code>{}</code> {}</div>", obj.diagnosis_options
         )
-        return ("status_display", *frozen)
+
+    def has_delete_permission(self, request, obj=None):
+        # A launched study holds answers; close it instead.
+        draft = obj is None or obj.is_draft
+        return draft and super().has_delete_permission(request, obj)
 
     def save_model(self, request, obj, form, change):
         if not change:

@@ -8,7 +8,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 
 from ecgstudy.pool.models import Origin
-from ecgstudy.studies.models import Quality, Reader, Study
+from ecgstudy.studies.models import Quality, Reader, Study, default_diagnoses
 from ecgstudy.studies.services import Answers
 
 MAX_COMMENT_CHARS = 2000
@@ -226,6 +226,7 @@ class DiagnosisOptionsField(forms.CharField):
 class StudyAdminForm(forms.ModelForm):
     diagnosis_options = DiagnosisOptionsField(
         required=False,
+        initial=default_diagnoses,
         help_text="One per line, 'CODE: text'. A code that names a rhythm of the pool "
         "(SR, AF, AFL, SB, STach, SA, PACED, other) is scored against the case.",
     )

@@ -195,3 +195,19 @@ def test_create_demo_study_on_an_empty_pool_says_what_to_run(db):
     with pytest.raises(CommandError, match="setup_demo"):
         call_command("create_demo_study")
     assert not Study.objects.exists()
+
+
+def test_a_new_study_form_offers_the_default_diagnoses(researcher_client):
+    page = researcher_client.get(reverse("admin:studies_study_add")).content.decode()
+    assert "SR: Normal sinus rhythm\nAF: Atrial fibrillation\nother: Other" in page
+
+
+def test_a_launched_study_shows_its_options_and_cannot_be_deleted(
+    researcher_client, launched_study
+):
+    url = reverse("admin:studies_study_change", args=[launched_study.pk])
+    page = researcher_client.get(url).content.decode()
+    assert "<code>AF</code> Atrial fibrillation" in page
+    delete = reverse("admin:studies_study_delete", args=[launched_study.pk])
+    assert researcher_client.post(delete, {"post": "yes"}).status_code == 403
+    assert Study.objects.filter(pk=launched_study.pk).exists()
