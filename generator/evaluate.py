@@ -811,8 +811,11 @@ img { max-width: 100%; }
 """
 
 
-def summary_html(results: dict, images: dict[str, bytes], title: str) -> str:
-    """One self-contained HTML page: headline tables and the plots inlined."""
+def summary_html(
+    results: dict, images: dict[str, bytes], title: str, extra_html: str = ""
+) -> str:
+    """One self-contained HTML page: headline tables and the plots inlined;
+    ``extra_html`` (e.g. the closest pair drawn as sheets) goes before the plots."""
     utility_rows = [
         [
             task,
@@ -895,6 +898,7 @@ def summary_html(results: dict, images: dict[str, bytes], title: str) -> str:
                 + ["Wasserstein", "per real SD"],
                 fidelity_rows,
             ),
+            extra_html,
             figures,
             "</body></html>",
             "",
@@ -902,14 +906,19 @@ def summary_html(results: dict, images: dict[str, bytes], title: str) -> str:
     )
 
 
-def write_outputs(
-    results: dict, images: dict[str, bytes], out: Path, title: str
-) -> None:
+def write_outputs(evaluation: Evaluation, out: Path, title: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    for name, data in images.items():
+    (out / "results.json").write_text(json.dumps(evaluation.results, indent=2) + "\n")
+    for name, data in evaluation.images.items():
         (out / name).write_bytes(data)
-    (out / "summary.html").write_text(summary_html(results, images, title))
+    np.savez(
+        out / "closest_pair.npz",
+        synthetic=evaluation.closest_synthetic,
+        train=evaluation.closest_train,
+        leads=np.array(LEADS),
+    )
+    page = summary_html(evaluation.results, evaluation.images, title)
+    (out / "summary.html").write_text(page)
 
 
 def checkpoint_synthesizer(
@@ -954,7 +963,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         label_sets = parse_label_sets(args.labels)
     except ValueError as exc:
         parser.error(str(exc))
-    results, images = evaluate_checkpoint(
+    evaluation = evaluate_checkpoint(
         args.checkpoint,
         args.data,
         split=args.split,
@@ -966,9 +975,23 @@ def main(argv: Sequence[str] | None = None) -> None:
         device=args.device,
         progress=lambda message: print(message, flush=True),
     )
-    write_outputs(results, images, args.out, f"Evaluation of {args.checkpoint.name}")
-    print(json.dumps(results["summary"], indent=2))
-    print(f"wrote {args.out}/results.json, summary.html and {len(images)} plots")
+    write_outputs(evaluation, args.out, f"Evaluation of {args.checkpoint.name}")
+    print(json.dumps(evaluation.results["summary"], indent=2))
+    print(
+        f"wrote {args.out}/results.json, summary.html, closest_pair.npz and "
+        f"{len(evaluation.images)} plots"
+    )
+
+
+@dataclass
+class Evaluation:
+    """What evaluate_checkpoint returns: the figures, the plots, and the closest
+    synthetic/train pair as arrays (for drawing them as 12-lead sheets)."""
+
+    results: dict
+    images: dict[str, bytes]
+    closest_synthetic: np.ndarray  # (12, L) mV
+    closest_train: np.ndarray  # (12, L) mV
 
 
 def evaluate_checkpoint(
@@ -983,8 +1006,8 @@ def evaluate_checkpoint(
     n_boot: int = 1000,
     device: str = "auto",
     progress: Callable[[str], None] | None = None,
-) -> tuple[dict, dict[str, bytes]]:
-    """Generate from a checkpoint, evaluate against ``data_dir``; (results, plots)."""
+) -> Evaluation:
+    """Generate from a checkpoint and evaluate its ECGs against ``data_dir``."""
     from tqdm import tqdm
 
     from generator.api import checkpoint_labels
@@ -1021,7 +1044,13 @@ def evaluate_checkpoint(
         "seed": seed,
         "bootstrap": n_boot,
     }
-    return results, plots(results, features, synthetic, train, test)
+    pair = results["memorisation"]["closest_pair"]
+    return Evaluation(
+        results=results,
+        images=plots(results, features, synthetic, train, test),
+        closest_synthetic=synthetic.signals[pair["synthetic_index"]],
+        closest_train=train.signals[pair["train_index"]],
+    )
 
 
 if __name__ == "__main__":

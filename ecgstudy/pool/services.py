@@ -481,6 +481,29 @@ def _write_generated(
     return written
 
 
+def _closest_pair_sheets(evaluation) -> str:
+    """The synthetic ECG nearest to a training record, and that record, drawn as
+    the sheets readers see, for the researcher to judge by eye."""
+    from html import escape
+
+    from generator.ecg import CANONICAL_FS
+
+    memorisation = evaluation.results["memorisation"]
+    pair = memorisation["closest_pair"]
+    figures = [
+        f"<figure><figcaption>{escape(caption)}</figcaption>"
+        f"{render_sheet(signal, CANONICAL_FS)}</figure>"
+        for caption, signal in (
+            (f"Synthetic {pair['synthetic']}", evaluation.closest_synthetic),
+            (f"Nearest training record {pair['train']}", evaluation.closest_train),
+        )
+    ]
+    return (
+        f"<h2>The closest pair (distance {pair['distance']:.3f}; a synthetic ECG is "
+        f"flagged below {memorisation['threshold']:.3f})</h2>" + "".join(figures)
+    )
+
+
 def generator_evaluation_run(
     *,
     checkpoint: str | Path,
@@ -509,7 +532,7 @@ def generator_evaluation_run(
         raise ValueError(f"checkpoint {checkpoint} does not exist")
     started = time.perf_counter()
     kwargs = {} if label_sets is None else {"label_sets": label_sets}
-    results, images = evaluate_checkpoint(
+    evaluation = evaluate_checkpoint(
         checkpoint,
         data_dir,
         split=split,
@@ -521,7 +544,13 @@ def generator_evaluation_run(
         progress=progress,
         **kwargs,
     )
-    page = summary_html(results, images, f"Evaluation of {checkpoint.name}")
+    results = evaluation.results
+    page = summary_html(
+        results,
+        evaluation.images,
+        f"Evaluation of {checkpoint.name}",
+        extra_html=_closest_pair_sheets(evaluation),
+    )
     with _files_removed_on_error() as saved, transaction.atomic():
         return GeneratorEvaluation.objects.create(
             checkpoint_path=str(checkpoint),

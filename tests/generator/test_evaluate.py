@@ -163,6 +163,8 @@ def test_the_command_line_writes_results_plots_and_summary(
     for name in ("features.png", "spectra.png", "memorisation.png", "closest_pair.png"):
         assert (out / name).read_bytes()[:4] == b"\x89PNG"
     assert "Two-sample AUC" in (out / "summary.html").read_text()
+    with np.load(out / "closest_pair.npz") as pair:
+        assert pair["synthetic"].shape == pair["train"].shape == (12, 1000)
 
 
 def test_bad_requests_are_refused_with_the_reason(

@@ -35,6 +35,8 @@ def test_an_evaluation_is_stored_and_shown_next_to_the_pool(
         reverse("admin:pool_generatorevaluation_summary", args=[evaluation.pk])
     )
     assert b"Two-sample AUC" in summary.content and b"data:image/png" in summary.content
+    # The closest pair, drawn as the 12-lead sheets readers see.
+    assert summary.content.count(b'<g class="ecg-traces">') == 2
 
     job = GenerationJobFactory(checkpoint_sha256=evaluation.checkpoint_sha256)
     SyntheticRecordFactory(generation_job=job)
