@@ -74,7 +74,20 @@ def test_a_generator_that_copies_training_records_is_flagged(copy_results):
     memo = copy_results["memorisation"]
     assert len(memo["flagged"]) == 36  # every one of them
     assert memo["closest_pair"]["distance"] == pytest.approx(0, abs=1e-6)
-    assert memo["threshold"] > 0.05  # real records are never that close
+    assert memo["threshold"] > 0.05  # distinct real records are never that close
+
+
+def test_a_recording_filed_twice_does_not_blind_the_memorisation_check():
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((3, 12, 1000)).astype(np.float32)
+    train = ev.EcgSet(
+        np.concatenate([base, base[:1]]), ["SR"] * 4, [None] * 4, list("abcd")
+    )
+    copy = ev.EcgSet(base[1:2], ["SR"], [None], ["copy-of-b"])
+    memo = ev.memorisation(copy, train)
+    assert memo["train_duplicates"] == 2  # a and d, each the other's neighbour
+    assert memo["threshold"] > 0.5
+    assert [f["train"] for f in memo["flagged"]] == ["b"]
 
 
 def test_noise_is_told_from_real_ecgs_and_is_useless_for_training(noise_results):
