@@ -32,6 +32,7 @@ from generator.ecg import CANONICAL_FS
 from generator.model import MODEL_PRESETS, SSSD, ModelConfig, count_parameters
 
 CHECKPOINT_NAME = "last.pt"
+BEST_NAME = "best.pt"  # the weights with the lowest EMA validation loss so far
 LOG_NAME = "log.csv"
 
 
@@ -201,9 +202,11 @@ def train(
         parameter_groups(model, tc.weight_decay), lr=tc.lr, betas=(0.9, 0.99)
     )
     step, wall_before = 0, 0.0
+    best_val = math.inf  # lowest validation loss of the EMA weights so far
     if ckpt is not None:
         preset = ckpt.extra.get("preset", preset)
         wall_before = float(ckpt.extra.get("wall_s", 0.0))
+        best_val = float(ckpt.extra.get("best_ema_val", math.inf))
         model.load_state_dict(ckpt.model)
         ema.load_state_dict(ckpt.ema)
         if "optimizer" in ckpt.extra:
@@ -215,7 +218,7 @@ def train(
         f"prediction, data scale {data_scale:.4f} mV, device {dev}, from step {step}"
     )
 
-    def save() -> None:
+    def save(path: Path = ckpt_path) -> None:
         save_checkpoint(
             Checkpoint(
                 model_config=model_cfg,
@@ -231,9 +234,10 @@ def train(
                     "train": asdict(tc),
                     "preset": preset,
                     "wall_s": wall_before + time.time() - started,
+                    "best_ema_val": best_val,
                 },
             ),
-            ckpt_path,
+            path,
         )
 
     log_path = out_dir / LOG_NAME
@@ -299,9 +303,13 @@ def train(
             if val_x is not None and step % tc.eval_every == 0:
                 vx, vy = (val_x / data_scale).to(dev), val_y.to(dev)
                 val = f"{validation_loss(model, diffusion, vx, vy, tc.batch_size):.5f}"
-                ema_val = (
-                    f"{validation_loss(ema, diffusion, vx, vy, tc.batch_size):.5f}"
-                )
+                ema_loss = validation_loss(ema, diffusion, vx, vy, tc.batch_size)
+                ema_val = f"{ema_loss:.5f}"
+                if ema_loss < best_val:
+                    # A small set is overfit long before the training loss says so:
+                    # keep the weights that generalised best.
+                    best_val = ema_loss
+                    save(out_dir / BEST_NAME)
             if step % tc.log_every == 0 or val:
                 mean = running / max(running_n, 1)
                 writer.writerow(

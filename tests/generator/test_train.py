@@ -130,6 +130,18 @@ def test_train_command_checkpoints_and_resumes(tmp_path):
     with open(out / "log.csv") as fh:
         steps = [int(row["step"]) for row in csv.DictReader(fh)]
     assert steps == [1, 2, 3, 4, 5]
+    with open(out / "log.csv") as fh:
+        validation = {
+            int(row["step"]): float(row["ema_val_loss"])
+            for row in csv.DictReader(fh)
+            if row["ema_val_loss"]
+        }
+    best = load_checkpoint(out / "best.pt")
+    assert set(validation) == {2, 4}
+    assert validation[best.step] == min(validation.values())  # log rounds to 1e-5
+    assert best.extra["best_ema_val"] == pytest.approx(
+        min(validation.values()), abs=1e-5
+    )
     with pytest.raises(ValueError, match="does not exist"):
         train_main(common + ["--resume", "--out", str(tmp_path / "none")])
 
