@@ -4,7 +4,8 @@
     .venv/bin/python bench/bench_load.py [--readers 50] [--cases 20] [--workers 4]
 
 Creates a fresh database (``ecgstudy_load`` on the server of DATABASE_URL, default
-postgres://postgres@127.0.0.1:5432), a pool and a launched study, starts gunicorn
+postgres://postgres@127.0.0.1:5432; dropped at the end unless --keep), a pool and a
+launched study, starts gunicorn
 on loopback, runs bench/locustfile.py headless (some answers submitted twice, some
 from two tabs at once), then checks the database: exactly one answer per reader,
 case and round, none lost. Prints p50/p95 of the case page, the submit and a
@@ -17,6 +18,7 @@ import argparse
 import csv
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -78,14 +80,26 @@ def manage(env: dict, *args: str, stdin: str | None = None) -> str:
     return result.stdout
 
 
-def recreate_database(url: str) -> str:
+LOAD_DATABASE = "ecgstudy_load"
+
+
+def _pg_arguments(url: str) -> list[str]:
     parsed = urlparse(url)
-    name = "ecgstudy_load"
     common = ["-h", parsed.hostname or "127.0.0.1", "-p", str(parsed.port or 5432)]
-    common += ["-U", parsed.username or "postgres"]
-    subprocess.run(["dropdb", *common, "--if-exists", "--force", name], check=True)
-    subprocess.run(["createdb", *common, name], check=True)
-    return parsed._replace(path=f"/{name}").geturl()
+    return common + ["-U", parsed.username or "postgres"]
+
+
+def drop_database(url: str) -> None:
+    subprocess.run(
+        ["dropdb", *_pg_arguments(url), "--if-exists", "--force", LOAD_DATABASE],
+        check=True,
+    )
+
+
+def recreate_database(url: str) -> str:
+    drop_database(url)
+    subprocess.run(["createdb", *_pg_arguments(url), LOAD_DATABASE], check=True)
+    return urlparse(url)._replace(path=f"/{LOAD_DATABASE}").geturl()
 
 
 def wait_until_up(url: str, seconds: float = 30) -> None:
@@ -105,6 +119,9 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=20, help="a multiple of 4")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
     parser.add_argument("--port", type=int, default=8123)
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the ecgstudy_load database after"
+    )
     args = parser.parse_args()
     base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ecgstudy")
     if not base.startswith("postgres"):
@@ -212,6 +229,9 @@ def main() -> None:
     for name in ("case page", "submit"):
         ratio = float(rows[name]["95%"]) / floor if floor else float("inf")
         print(f"p95 of {name} / p95 of the floor: {ratio:.1f} (goal <= 2)")
+    if not args.keep:
+        drop_database(base)
+        shutil.rmtree(work, ignore_errors=True)
     if not (answers == assignments and most == 1 and unanswered == 0):
         raise SystemExit("FAILED: answers lost or duplicated")
     if server_errors:
