@@ -7,8 +7,9 @@ Creates a fresh database (``ecgstudy_load`` on the server of DATABASE_URL, defau
 postgres://postgres@127.0.0.1:5432; dropped at the end unless --keep), a pool and a
 launched study, starts gunicorn on loopback, runs bench/locustfile.py headless (some
 answers submitted twice, some from two tabs at once), then checks the database:
-exactly one answer per reader, case and round, none lost. Prints p50/p95 of the case page, the submit and a
-view that touches no database (the floor), and the count of 5xx responses.
+exactly one answer per reader, case and round, none lost. Prints p50/p95 of the
+case page, the submit and a view that touches no database (the floor), and the
+count of 5xx responses.
 """
 
 from __future__ import annotations
