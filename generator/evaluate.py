@@ -66,7 +66,7 @@ LEAD_FEATURES = ("qrs_amplitude_mv", "t_amplitude_mv")
 PSD_BANDS_HZ = ((0.5, 3), (3, 6), (6, 10), (10, 15), (15, 25), (25, 40))
 AF, SR = "AF", "SR"
 NORMAL = "NORM"
-SINUS = ("SR", "SB", "STach", "SA")
+DEFAULT_LABELS = "SR+NORM,SR,AF"  # normal SR, other SR, AF: both downstream tasks
 
 # A function that makes n synthetic ECGs with a label set: (labels, n, seed) ->
 # (n, 12, L) float32 millivolts at CANONICAL_FS.
@@ -959,7 +959,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--split", default="test", choices=["test", "val"])
     parser.add_argument(
-        "--labels", default="SR+NORM,SR,AF", help="label sets to generate"
+        "--labels", default=DEFAULT_LABELS, help="label sets to generate"
     )
     parser.add_argument("--n-per-label", type=int, default=50)
     parser.add_argument("--steps", type=int, default=50, help="DDIM steps")
@@ -1010,7 +1010,7 @@ def evaluate_checkpoint(
     data_dir: str | Path,
     *,
     split: str = "test",
-    label_sets: Sequence[Sequence[str]] = (("SR", NORMAL), ("SR",), ("AF",)),
+    label_sets: Sequence[Sequence[str]] | None = None,
     n_per_label: int = 50,
     steps: int = 50,
     seed: int = 0,
@@ -1019,6 +1019,8 @@ def evaluate_checkpoint(
     progress: Callable[[str], None] | None = None,
 ) -> Evaluation:
     """Generate from a checkpoint and evaluate its ECGs against ``data_dir``."""
+    if label_sets is None:
+        label_sets = parse_label_sets(DEFAULT_LABELS)
     from tqdm import tqdm
 
     from generator.api import checkpoint_labels

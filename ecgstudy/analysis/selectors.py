@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-from django.db.models import Count
 
 from ecgstudy.analysis.report import StudyInfo, StudyTable
-from ecgstudy.studies.models import Judgment, Participation, Study
-from ecgstudy.studies.selectors import study_ratio
+from ecgstudy.studies.models import Judgment, Study
+from ecgstudy.studies.selectors import study_progress, study_ratio
 
 EXPORT_COLUMNS = [
     "study",
@@ -53,9 +52,12 @@ def _judgments(study: Study):
     )
 
 
-def study_judgment_rows(*, study: Study) -> list[dict]:
-    """Every judgment of a study (practice included, flagged) as a tidy long row."""
-    names = reader_pseudonyms(study=study)
+def study_judgment_rows(
+    *, study: Study, names: dict[int, str] | None = None
+) -> list[dict]:
+    """Every judgment of a study (practice included, flagged) as a tidy long row;
+    ``names`` are the readers' pseudonyms if already read."""
+    names = names if names is not None else reader_pseudonyms(study=study)
     rows = []
     for judgment in _judgments(study):
         assignment = judgment.assignment
@@ -95,7 +97,11 @@ def study_table(*, study: Study) -> tuple[StudyTable, StudyInfo]:
     """The counted judgments as the report's long table, and the study's facts."""
     names = reader_pseudonyms(study=study)
     option_order = {code: i for i, (code, _) in enumerate(study.diagnosis_options)}
-    rows = [row for row in study_judgment_rows(study=study) if not row["practice"]]
+    rows = [
+        row
+        for row in study_judgment_rows(study=study, names=names)
+        if not row["practice"]
+    ]
 
     def column(name, dtype=object):
         return np.array([row[name] for row in rows], dtype=dtype)
@@ -124,21 +130,16 @@ def study_table(*, study: Study) -> tuple[StudyTable, StudyInfo]:
             dtype=float,
         ),
     )
+    rows_by_reader, _ = study_progress(study=study)
     progress = [
         {
-            "reader": names[p.pk],
-            "site": p.reader.site,
-            "experience": p.reader.experience,
-            "answered": p.n_answered,
-            "total": p.n_total,
+            "reader": names[row.participation.pk],
+            "site": row.participation.reader.site,
+            "experience": row.participation.reader.experience,
+            "answered": row.progress.answered,
+            "total": row.progress.total,
         }
-        for p in Participation.objects.filter(study=study)
-        .select_related("reader")
-        .annotate(
-            n_total=Count("assignments", distinct=True),
-            n_answered=Count("assignments__judgment", distinct=True),
-        )
-        .order_by("pk")
+        for row in sorted(rows_by_reader, key=lambda row: row.participation.pk)
     ]
     real, synthetic = study_ratio(study=study)
     info = StudyInfo(

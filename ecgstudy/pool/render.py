@@ -141,11 +141,36 @@ def _grid_path(geometry: SheetGeometry, step: float, skip: float | None) -> str:
     return "".join(parts)
 
 
+def _calibration_x(geometry: SheetGeometry) -> tuple[float, float, float]:
+    """x of the calibration step's start, rise and fall, in mm."""
+    rise = MARGIN_MM + CAL_LEAD_IN_MM
+    return MARGIN_MM, rise, rise + CAL_S * geometry.speed_mm_s
+
+
+def viewer_geometry(geometry: SheetGeometry = SHEET_LAYOUT) -> dict:
+    """What a viewer of the sheet needs to rescale the traces and time intervals:
+    the same for every ECG, so it says nothing about any one of them."""
+    start, rise, fall = _calibration_x(geometry)
+    return {
+        "speed_mm_s": geometry.speed_mm_s,
+        "gain_mm_mv": geometry.gain_mm_mv,
+        "baselines_mm": list(geometry.baselines_mm),
+        # The row of each of the 13 trace paths, in drawing order (see _segments).
+        "trace_rows": [row for row, leads in enumerate(LAYOUT_ROWS) for _ in leads]
+        + [len(LAYOUT_ROWS)],
+        "calibration": {
+            "start_mm": start,
+            "rise_mm": rise,
+            "fall_mm": fall,
+            "end_mm": geometry.trace_x0_mm,
+            "mv": CAL_MV,
+        },
+    }
+
+
 def _calibration_path(geometry: SheetGeometry) -> str:
     """A 1 mV x 200 ms rectangular step at the start of every row."""
-    start = MARGIN_MM
-    rise = start + CAL_LEAD_IN_MM
-    fall = rise + CAL_S * geometry.speed_mm_s
+    start, rise, fall = _calibration_x(geometry)
     top_offset = CAL_MV * geometry.gain_mm_mv
     parts = []
     for baseline in geometry.baselines_mm:

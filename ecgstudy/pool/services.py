@@ -531,7 +531,6 @@ def generator_evaluation_run(
     if not checkpoint.is_file():
         raise ValueError(f"checkpoint {checkpoint} does not exist")
     started = time.perf_counter()
-    kwargs = {} if label_sets is None else {"label_sets": label_sets}
     evaluation = evaluate_checkpoint(
         checkpoint,
         data_dir,
@@ -542,7 +541,7 @@ def generator_evaluation_run(
         n_boot=n_boot,
         device=device,
         progress=progress,
-        **kwargs,
+        label_sets=label_sets,
     )
     results = evaluation.results
     page = summary_html(

@@ -2,7 +2,7 @@
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db.models import Count
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -25,11 +25,12 @@ from ecgstudy.studies.models import (
     Reader,
     Study,
 )
-from ecgstudy.studies.selectors import study_progress, study_ratio
+from ecgstudy.studies.selectors import study_progress, study_ratio, with_progress
 from ecgstudy.studies.services import (
     invitation_create,
     participation_create,
-    reader_create,
+    reader_add,
+    reader_invite,
     study_close,
     study_launch,
     study_launch_problems,
@@ -86,12 +87,14 @@ class ParticipationInline(admin.TabularInline):
     def experience(self, obj):
         return obj.reader.experience if obj.pk else "-"
 
+    def get_queryset(self, request):
+        return with_progress(super().get_queryset(request).select_related("reader"))
+
     @admin.display(description="progress")
     def progress(self, obj):
         if not obj.pk:
             return "-"
-        answered = Judgment.objects.filter(assignment__participation=obj).count()
-        return _progress_bar(answered, obj.assignments.count())
+        return _progress_bar(obj.n_answered, obj.n_total)
 
     def has_change_permission(self, request, obj=None):
         # Readers are added or removed, never swapped: their answers follow them.
@@ -142,14 +145,27 @@ class StudyAdmin(admin.ModelAdmin):
 
     @admin.display(description="readers")
     def readers(self, obj):
-        return obj.participations.count()
+        return obj.n_readers
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .prefetch_related("quotas")  # the "cases" column
+            .annotate(
+                n_readers=Count("participations", distinct=True),
+                n_total=Count("participations__assignments", distinct=True),
+                n_answered=Count(
+                    "participations__assignments__judgment", distinct=True
+                ),
+            )
+        )
 
     @admin.display(description="progress")
     def progress(self, obj):
         if obj.is_draft:
             return "-"
-        _, overall = study_progress(study=obj)
-        return _progress_bar(overall.answered, overall.total)
+        return _progress_bar(obj.n_answered, obj.n_total)
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None or obj.is_draft:
@@ -242,6 +258,20 @@ class StudyAdmin(admin.ModelAdmin):
             raise PermissionDenied
         return study
 
+    def _study_page(
+        self, request, study: Study, page: str, title: str, **context
+    ) -> TemplateResponse:
+        """One of the pages about a study (launch, close, report, progress)."""
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": title,
+            "study": study,
+            "page": page.capitalize(),
+            **context,
+        }
+        return TemplateResponse(request, f"admin/studies/study/{page}.html", context)
+
     def _change_url(self, study: Study) -> str:
         return reverse("admin:studies_study_change", args=[study.pk])
 
@@ -249,8 +279,7 @@ class StudyAdmin(admin.ModelAdmin):
         study = self._study(request, pk, change=True)
         if request.method == "POST":
             try:
-                with transaction.atomic():
-                    study_launch(study=study)
+                study_launch(study=study)
             except ValidationError as exc:
                 for problem in exc.messages:
                     messages.error(request, f"Not launched: {problem}")
@@ -265,33 +294,23 @@ class StudyAdmin(admin.ModelAdmin):
                 )
             return HttpResponseRedirect(self._change_url(study))
         real, synthetic = study_ratio(study=study)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": f"Launch “{study}”?",
-            "study": study,
-            "problems": study_launch_problems(study=study),
-            "real": real,
-            "synthetic": synthetic,
-            "n_readers": study.participations.count(),
-        }
-        return TemplateResponse(
-            request, "admin/studies/study/launch_confirm.html", context
+        return self._study_page(
+            request,
+            study,
+            "launch",
+            f"Launch “{study}”?",
+            problems=study_launch_problems(study=study),
+            real=real,
+            synthetic=synthetic,
+            n_readers=study.participations.count(),
         )
 
     def close_view(self, request, pk: int):
         study = self._study(request, pk, change=True)
         if request.method != "POST":
             _, overall = study_progress(study=study)
-            context = {
-                **self.admin_site.each_context(request),
-                "opts": self.model._meta,
-                "title": f"Close “{study}”?",
-                "study": study,
-                "overall": overall,
-            }
-            return TemplateResponse(
-                request, "admin/studies/study/close_confirm.html", context
+            return self._study_page(
+                request, study, "close", f"Close “{study}”?", overall=overall
             )
         try:
             study_close(study=study)
@@ -308,14 +327,13 @@ class StudyAdmin(admin.ModelAdmin):
 
         study = self._study(request, pk, change=False)
         report = study_report(study=study)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": f"Report of “{study}”",
-            "study": study,
-            "body": mark_safe(report_html(report=report, standalone=False)),
-        }
-        return TemplateResponse(request, "admin/studies/study/report.html", context)
+        return self._study_page(
+            request,
+            study,
+            "report",
+            f"Report of “{study}”",
+            body=mark_safe(report_html(report=report, standalone=False)),
+        )
 
     def report_file_view(self, request, pk: int, fmt: str):
         from ecgstudy.analysis import exports
@@ -351,15 +369,14 @@ class StudyAdmin(admin.ModelAdmin):
     def progress_view(self, request, pk: int):
         study = self._study(request, pk, change=False)
         rows, overall = study_progress(study=study)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": f"Progress of “{study}”",
-            "study": study,
-            "rows": rows,
-            "overall": overall,
-        }
-        return TemplateResponse(request, "admin/studies/study/progress.html", context)
+        return self._study_page(
+            request,
+            study,
+            "progress",
+            f"Progress of “{study}”",
+            rows=rows,
+            overall=overall,
+        )
 
 
 @admin.register(Reader)
@@ -389,26 +406,28 @@ class ReaderAdmin(admin.ModelAdmin):
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             try:
-                with transaction.atomic():
-                    if data["user"]:
-                        reader = Reader.objects.create(
-                            user=data["user"],
-                            site=data["site"],
-                            experience=data["experience"],
-                        )
-                        token = None
-                    else:
-                        reader = reader_create(
-                            username=data["username"],
-                            email=data["email"],
-                            first_name=data["first_name"],
-                            last_name=data["last_name"],
-                            site=data["site"],
-                            experience=data["experience"],
-                        )
-                        _, token = invitation_create(
-                            reader=reader, created_by=request.user
-                        )
+                if data["user"]:
+                    reader = reader_add(
+                        user=data["user"],
+                        site=data["site"],
+                        experience=data["experience"],
+                    )
+                    token = None
+                else:
+                    reader, token = reader_invite(
+                        invited_by=request.user,
+                        **{
+                            key: data[key]
+                            for key in (
+                                "username",
+                                "email",
+                                "first_name",
+                                "last_name",
+                                "site",
+                                "experience",
+                            )
+                        },
+                    )
             except ValidationError as exc:
                 form.add_error(None, exc)
             else:

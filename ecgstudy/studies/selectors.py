@@ -28,7 +28,8 @@ class Progress:
         return self.total > 0 and self.answered == self.total
 
 
-def _with_progress(participations):
+def with_progress(participations):
+    """Participations annotated with n_total, n_answered and last_answer_at."""
     return participations.annotate(
         n_total=Count("assignments", distinct=True),
         n_answered=Count("assignments__judgment", distinct=True),
@@ -46,7 +47,7 @@ def _progress(participation) -> Progress:
 
 def reader_studies(*, user) -> list[tuple[Participation, Progress]]:
     """The launched and closed studies a user reads, newest first, with progress."""
-    participations = _with_progress(
+    participations = with_progress(
         Participation.objects.filter(
             reader__user=user, study__status__in=[OPEN, Study.Status.CLOSED]
         ).select_related("study")
@@ -88,7 +89,7 @@ def next_assignment(*, participation: Participation) -> Assignment | None:
 
 
 def participation_progress(*, participation: Participation) -> Progress:
-    return _progress(_with_progress(Participation.objects).get(pk=participation.pk))
+    return _progress(with_progress(Participation.objects).get(pk=participation.pk))
 
 
 @dataclass(frozen=True)
@@ -142,7 +143,7 @@ def study_progress(*, study: Study) -> tuple[list[ReaderProgressRow], Progress]:
     """Progress of every reader of a study, and of the study as a whole."""
     rows = [
         ReaderProgressRow(participation=p, progress=_progress(p))
-        for p in _with_progress(
+        for p in with_progress(
             study.participations.select_related("reader__user")
         ).order_by("reader__user__username")
     ]

@@ -81,6 +81,24 @@ def invitation_create(
     return invitation, token
 
 
+def reader_add(*, user, site: str = "", experience: str = "") -> Reader:
+    """Make an existing user a reader."""
+    if Reader.objects.filter(user=user).exists():
+        raise ValidationError(f"{user} is a reader already")
+    return Reader.objects.create(user=user, site=site, experience=experience)
+
+
+def reader_invite(*, invited_by=None, **details) -> tuple[Reader, str]:
+    """A new reader without a password, and the token of their invitation link.
+
+    ``details`` are those of ``reader_create``; both rows are written or neither.
+    """
+    with transaction.atomic():
+        reader = reader_create(**details, password=None)
+        _, token = invitation_create(reader=reader, created_by=invited_by)
+    return reader, token
+
+
 def invitation_usable(*, token: str) -> Invitation | None:
     """The invitation a token opens, if it exists, is unused and has not expired."""
     invitation = (
@@ -164,8 +182,8 @@ def _draw_cases(study: Study) -> _Draw:
     return _Draw(counted=counted, practice=rng.sample(leftover, study.practice_cases))
 
 
-def study_launch_problems(*, study: Study) -> list[str]:
-    """Why a study cannot be launched yet; empty when it can."""
+def _check_launch(study: Study) -> tuple[list[str], _Draw | None]:
+    """Every reason the study cannot be launched, and the draw when there is none."""
     problems = []
     if not study.is_draft:
         problems.append(f"the study is {study.get_status_display().lower()}")
@@ -179,10 +197,16 @@ def study_launch_problems(*, study: Study) -> list[str]:
     if study.ask_diagnosis and not study.diagnosis_options:
         problems.append("the diagnosis question has no options")
     try:
-        _draw_cases(study)
+        draw = _draw_cases(study)
     except ValidationError as exc:
         problems.extend(exc.messages)
-    return problems
+        draw = None
+    return problems, draw
+
+
+def study_launch_problems(*, study: Study) -> list[str]:
+    """Why a study cannot be launched yet; empty when it can."""
+    return _check_launch(study)[0]
 
 
 def study_launch(*, study: Study) -> Study:
@@ -192,10 +216,9 @@ def study_launch(*, study: Study) -> Study:
     """
     with transaction.atomic():
         study = Study.objects.select_for_update().get(pk=study.pk)
-        problems = study_launch_problems(study=study)
+        problems, draw = _check_launch(study)
         if problems:
             raise ValidationError(problems)
-        draw = _draw_cases(study)
         StudyCase.objects.bulk_create(
             [
                 StudyCase(study=study, record_id=pk, token=new_token(), practice=False)

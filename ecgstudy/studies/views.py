@@ -43,27 +43,8 @@ GAINS_MM_MV = (5, 10, 20)
 
 @lru_cache(maxsize=1)
 def viewer_json() -> str:
-    return json.dumps(viewer_settings())
-
-
-def viewer_settings() -> dict:
     """The sheet geometry the viewer needs for gain and calipers; the same for all."""
-    layout = render.SHEET_LAYOUT
-    rise = render.MARGIN_MM + render.CAL_LEAD_IN_MM
-    return {
-        "speed_mm_s": layout.speed_mm_s,
-        "gain_mm_mv": layout.gain_mm_mv,
-        "gains": list(GAINS_MM_MV),
-        "baselines_mm": list(layout.baselines_mm),
-        "trace_rows": [row for row in range(3) for _ in range(4)] + [3],
-        "calibration": {
-            "start_mm": render.MARGIN_MM,
-            "rise_mm": rise,
-            "fall_mm": rise + render.CAL_S * layout.speed_mm_s,
-            "end_mm": layout.trace_x0_mm,
-            "mv": render.CAL_MV,
-        },
-    }
+    return json.dumps(render.viewer_geometry() | {"gains": list(GAINS_MM_MV)})
 
 
 def healthz(request) -> HttpResponse:

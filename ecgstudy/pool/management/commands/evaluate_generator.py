@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from ecgstudy.pool.services import generator_evaluation_run
-from generator.evaluate import parse_label_sets
+from generator.evaluate import DEFAULT_LABELS, parse_label_sets
 
 
 class Command(BaseCommand):
@@ -22,7 +22,7 @@ class Command(BaseCommand):
         parser.add_argument("--split", default="test", choices=["test", "val"])
         parser.add_argument(
             "--labels",
-            default="SR+NORM,SR,AF",
+            default=DEFAULT_LABELS,
             help="Label sets to generate (default: %(default)s).",
         )
         parser.add_argument("--n-per-label", type=int, default=50)
