@@ -19,6 +19,7 @@ from generator.data import multi_hot
 from generator.diffusion import GaussianDiffusion
 from generator.ecg import CLIP_MV, LEADS, expand_to_12
 from generator.model import SSSD
+from generator.rhythm import timing_channels
 from generator.sampling import SAMPLERS, sample
 
 
@@ -77,6 +78,29 @@ def ecg_generator(seed: int, index: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
 
 
+def rhythm_rng(seed: int, index: int) -> np.random.Generator:
+    """The beat-timing source of the ``index``-th ECG of a run seeded with ``seed``."""
+    return np.random.default_rng(np.random.SeedSequence([seed, index, 1]))
+
+
+def beat_timing(
+    ckpt: Checkpoint, labels: Sequence[str], seed: int, n: int
+) -> torch.Tensor | None:
+    """(n, 2, L) timing channels drawn from the checkpoint's rhythm prior, or None
+    for a model without timing input."""
+    prior = ckpt.rhythm_prior()
+    if prior is None:
+        return None
+    length = ckpt.model_config.length
+    rows = [
+        timing_channels(
+            prior.draw(labels, length, ckpt.fs, rhythm_rng(seed, i)), length, ckpt.fs
+        )
+        for i in range(n)
+    ]
+    return torch.from_numpy(np.stack(rows))
+
+
 def generate(
     checkpoint: str | Path,
     labels: Sequence[str],
@@ -97,7 +121,8 @@ def generate(
     The same checkpoint, labels, seed, sampler, steps and guidance give the same
     ECGs (to float rounding) on any device, because noise is drawn on the CPU; ECG
     i depends on (seed, i) alone, not on ``batch_size``. ``progress(done, total)``
-    counts denoising steps over all batches.
+    counts denoising steps over all batches. A model with timing input draws each
+    ECG's beats from the checkpoint's rhythm prior, seeded by (seed, i) too.
     """
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
@@ -109,11 +134,14 @@ def generate(
     ckpt = loaded.checkpoint
     label_vector = torch.from_numpy(multi_hot(list(labels), ckpt.labels))
     generators = [ecg_generator(seed, i) for i in range(n)]
+    timing = beat_timing(ckpt, labels, seed, n)
     n_batches = -(-n // batch_size)
     outputs = []
     for b in range(n_batches):
         size = min(batch_size, n - b * batch_size)
         batch_labels = label_vector.expand(size, -1).to(loaded.device)
+        rows = slice(b * batch_size, b * batch_size + size)
+        batch_timing = None if timing is None else timing[rows].to(loaded.device)
 
         def batch_progress(done: int, total: int, b: int = b) -> None:
             if progress is not None:
@@ -127,8 +155,9 @@ def generate(
             steps=steps,
             guidance=guidance,
             clip_x0=CLIP_MV / ckpt.data_scale,
-            generator=generators[b * batch_size : b * batch_size + size],
+            generator=generators[rows],
             progress=batch_progress,
+            timing=batch_timing,
         )
         outputs.append((x_0 * ckpt.data_scale).float().cpu().numpy())  # (B, 8, L) mV
     signals = expand_to_12(np.concatenate(outputs)).astype(np.float32)  # (n, 12, L)

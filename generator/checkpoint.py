@@ -11,6 +11,7 @@ import torch
 
 from generator.diffusion import DiffusionConfig, GaussianDiffusion
 from generator.model import SSSD, ModelConfig
+from generator.rhythm import RhythmPrior
 
 FORMAT = "ecgstudy-sssd-ecg/1"
 
@@ -32,6 +33,7 @@ class Checkpoint:
     ema: dict[str, torch.Tensor]  # exponential moving average of the weights
     step: int  # optimiser steps taken
     extra: dict = field(default_factory=dict)  # optimizer state, train config, ...
+    rhythm: dict | None = None  # RhythmPrior.to_dict() of a model with timing input
 
     def build(self, *, ema: bool = True, device: str | torch.device = "cpu") -> SSSD:
         """The network with the EMA (default) or raw weights, in eval mode."""
@@ -41,6 +43,14 @@ class Checkpoint:
 
     def build_diffusion(self, device: str | torch.device = "cpu") -> GaussianDiffusion:
         return GaussianDiffusion(self.diffusion_config).to(device)
+
+    def rhythm_prior(self) -> RhythmPrior | None:
+        """Where a model with timing input takes its beats from; None without."""
+        if not self.model_config.timing_channels:
+            return None
+        if self.rhythm is None:
+            raise CheckpointError("a model with timing input needs a rhythm prior")
+        return RhythmPrior.from_dict(self.rhythm)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -72,6 +82,8 @@ def save_checkpoint(ckpt: Checkpoint, path: str | Path) -> None:
         "step": int(ckpt.step),
         **ckpt.extra,
     }
+    if ckpt.rhythm is not None:
+        payload["rhythm"] = ckpt.rhythm
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         torch.save(payload, tmp)
@@ -101,7 +113,7 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu") -> Checkpoint:
     if missing:
         raise CheckpointError(f"{path} lacks {sorted(missing)}")
     config = payload["config"]
-    known = {"format", "config", "labels", "model", "ema", "step"}
+    known = {"format", "config", "labels", "model", "ema", "step", "rhythm"}
     return Checkpoint(
         model_config=ModelConfig.from_dict(config["model"]),
         diffusion_config=DiffusionConfig.from_dict(config["diffusion"]),
@@ -112,6 +124,7 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu") -> Checkpoint:
         ema=payload["ema"],
         step=int(payload["step"]),
         extra={k: v for k, v in payload.items() if k not in known},
+        rhythm=payload.get("rhythm"),
     )
 
 

@@ -6,7 +6,7 @@ import math
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +21,17 @@ from generator.ecg import (
     read_wfdb,
     reduce_to_8,
 )
+from generator.rhythm import (
+    REGULAR_RHYTHMS,
+    RhythmPrior,
+    clean_rr,
+    detect_r_peaks,
+    lead_ii,
+    timing_channels,
+)
 
 NORMAL_LABEL = "NORM"
+MIN_BEATS = 4  # a record needs this many clean beats to train a timing model
 RHYTHM_ORDER = ("SR", "AF", "AFL", "SB", "STach", "SA", "PACED", "other")
 
 
@@ -95,6 +104,17 @@ class SignalSet:
     labels: np.ndarray  # (n, K) float32 multi-hot
     rhythms: list[str]  # one per record, for balancing
     skipped: int  # records that could not be put into canonical form
+    names: list[list[str]] = field(default_factory=list)  # label names per record
+    timing: list[np.ndarray] | None = None  # each (2, N_i): see generator.rhythm
+    rr: list[np.ndarray] | None = None  # each record's clean RR intervals, seconds
+
+    def rhythm_prior(self) -> RhythmPrior:
+        """The RR sequences of these records with their labels."""
+        if self.rr is None:
+            raise ValueError("load_signals(..., timing=True) finds the beats")
+        return RhythmPrior(
+            rr=[r.tolist() for r in self.rr], labels=[list(n) for n in self.names]
+        )
 
 
 def load_signals(
@@ -103,9 +123,15 @@ def load_signals(
     *,
     fs: int = CANONICAL_FS,
     progress: bool = False,
+    timing: bool = False,
 ) -> SignalSet:
-    """Read each record whole (as many full seconds as it has, at least 10 s)."""
+    """Read each record whole (as many full seconds as it has, at least 10 s).
+
+    ``timing`` also finds the R peaks of lead II and keeps the timing channels and
+    RR intervals; a record with fewer than MIN_BEATS clean beats is skipped then.
+    """
     signals, labels, rhythms, skipped = [], [], [], 0
+    names_list, timings, rrs = [], [], []
     iterator: Iterable[SourceRecord] = records
     if progress:
         from tqdm import tqdm
@@ -122,11 +148,29 @@ def load_signals(
             skipped += 1
             continue
         names = [n for n in record_labels(record) if n in vocabulary]
-        signals.append(np.ascontiguousarray(reduce_to_8(x)))
+        independent = np.ascontiguousarray(reduce_to_8(x))
+        if timing:
+            peaks = detect_r_peaks(lead_ii(independent), fs)
+            rr = clean_rr(peaks, fs, regular=record.rhythm in REGULAR_RHYTHMS)
+            if rr.size < MIN_BEATS - 1:
+                skipped += 1
+                continue
+            timings.append(timing_channels(peaks, independent.shape[1], fs))
+            rrs.append(rr)
+        signals.append(independent)
         labels.append(multi_hot(names, vocabulary))
         rhythms.append(record.rhythm)
+        names_list.append(names)
     labels_array = np.stack(labels) if labels else np.zeros((0, len(vocabulary)))
-    return SignalSet(signals, labels_array.astype(np.float32), rhythms, skipped)
+    return SignalSet(
+        signals,
+        labels_array.astype(np.float32),
+        rhythms,
+        skipped,
+        names=names_list,
+        timing=timings if timing else None,
+        rr=rrs if timing else None,
+    )
 
 
 class BatchSampler:
@@ -156,25 +200,33 @@ class BatchSampler:
 
     def sample(
         self, batch_size: int, generator: torch.Generator
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(x_0 (B, 8, length) mV, labels (B, K))."""
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(x_0 (B, 8, length) mV, labels (B, K), timing (B, 2, length) or None)."""
         index = torch.multinomial(
             self.probabilities, batch_size, replacement=True, generator=generator
         )
-        windows = []
+        windows, timings = [], []
         for i in index.tolist():
             signal = self.data.signals[i]
             spare = signal.shape[1] - self.length
             start = int(torch.randint(0, spare + 1, (1,), generator=generator))
             windows.append(signal[:, start : start + self.length])
+            if self.data.timing is not None:
+                timings.append(self.data.timing[i][:, start : start + self.length])
         x = torch.from_numpy(np.stack(windows))  # (B, 8, L)
         if self.amplitude_jitter:
             u = torch.rand(batch_size, 1, 1, generator=generator)
             x = x * (1 + self.amplitude_jitter * (2 * u - 1))
-        return x, torch.from_numpy(self.data.labels[index.numpy()])
+        timing = torch.from_numpy(np.stack(timings)) if timings else None
+        return x, torch.from_numpy(self.data.labels[index.numpy()]), timing
 
 
-def first_windows(data: SignalSet, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+def first_windows(
+    data: SignalSet, length: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """The first 10 s of every record, for a deterministic validation loss."""
     x = torch.from_numpy(np.stack([s[:, :length] for s in data.signals]))
-    return x, torch.from_numpy(data.labels)
+    timing = None
+    if data.timing is not None:
+        timing = torch.from_numpy(np.stack([t[:, :length] for t in data.timing]))
+    return x, torch.from_numpy(data.labels), timing

@@ -48,8 +48,8 @@ from generator.ecg import (
     canonicalize,
     read_wfdb,
 )
+from generator.rhythm import DETECTION_FS, find_r_peaks
 
-DELINEATION_FS = 500  # NeuroKit2's delineator is tuned for diagnostic rates
 # Two canonical ECGs this close (correlation above 0.99 at the best shift) are one
 # recording; the shared collection holds a few such duplicates across datasets.
 DUPLICATE_DISTANCE = 0.01
@@ -148,22 +148,18 @@ def ecg_features(signal: np.ndarray, fs: int = CANONICAL_FS) -> dict[str, np.nda
     }
     for name in LEAD_FEATURES:
         features[name] = np.full(len(LEADS), math.nan)
-    up = DELINEATION_FS // fs if DELINEATION_FS % fs == 0 else 1
+    up = DETECTION_FS // fs if DETECTION_FS % fs == 0 else 1
     rate = fs * up
     lead_ii = resample_poly(signal[LEADS.index("II")].astype(float), up, 1)
+    peaks = find_r_peaks(lead_ii, rate)
+    if peaks.size < 3:
+        return features
+    rr = np.diff(peaks) / rate
+    features["heart_rate_bpm"] = np.array(60.0 / np.median(rr))
+    features["rr_cv"] = np.array(np.std(rr) / np.mean(rr))
+    features["rr_successive"] = np.array(np.mean(np.abs(np.diff(rr))) / np.mean(rr))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        try:
-            _, info = nk.ecg_peaks(lead_ii, sampling_rate=rate, method="neurokit")
-            peaks = np.asarray(info["ECG_R_Peaks"], dtype=int)
-        except Exception:  # noqa: BLE001 - NeuroKit raises many types on bad signals
-            return features
-        if peaks.size < 3:
-            return features
-        rr = np.diff(peaks) / rate
-        features["heart_rate_bpm"] = np.array(60.0 / np.median(rr))
-        features["rr_cv"] = np.array(np.std(rr) / np.mean(rr))
-        features["rr_successive"] = np.array(np.mean(np.abs(np.diff(rr))) / np.mean(rr))
         try:
             _, waves = nk.ecg_delineate(
                 lead_ii, peaks, sampling_rate=rate, method="dwt"

@@ -31,6 +31,7 @@ class ModelConfig(DictConfig):
     dropout: float = 0.0  # dropout inside the S4 layers
     step_embed_in: int = 128  # sinusoidal diffusion-step embedding width
     step_embed_hidden: int = 256  # width of the step-embedding MLP
+    timing_channels: int = 0  # 2: beat timing given as input (generator.rhythm)
 
     def __post_init__(self):
         if self.label_embedding not in LABEL_EMBEDDINGS:
@@ -41,6 +42,10 @@ class ModelConfig(DictConfig):
         if self.length % self.patch:
             raise ValueError(
                 f"length {self.length} is not a multiple of patch {self.patch}"
+            )
+        if self.timing_channels not in (0, 2):
+            raise ValueError(
+                f"timing_channels must be 0 or 2, got {self.timing_channels}"
             )
         if self.s4_channels % 2:
             raise ValueError(f"s4_channels must be even, got {self.s4_channels}")
@@ -160,7 +165,8 @@ class SSSD(nn.Module):
         super().__init__()
         self.cfg = cfg
         patched = cfg.n_leads * cfg.patch
-        self.init_conv = nn.Conv1d(patched, cfg.res_channels, 1)
+        inputs = (cfg.n_leads + cfg.timing_channels) * cfg.patch
+        self.init_conv = nn.Conv1d(inputs, cfg.res_channels, 1)
         self.step_mlp = nn.Sequential(
             nn.Linear(cfg.step_embed_in, cfg.step_embed_hidden),
             nn.SiLU(),
@@ -182,11 +188,14 @@ class SSSD(nn.Module):
         t: torch.Tensor,
         labels: torch.Tensor,
         drop_labels: torch.Tensor | None = None,
+        timing: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """x_t (B, n_leads, L), t (B,) steps, labels (B, K) -> (B, n_leads, L).
 
         ``drop_labels`` (B,) bool replaces the label embedding by the learned null
         vector: label dropout in training, the unconditional branch of guidance.
+        ``timing`` (B, timing_channels, L) is the beat timing when the config asks
+        for it (see generator.rhythm); it is never dropped.
         """
         cfg = self.cfg
         if x_t.ndim != 3 or x_t.shape[1:] != (cfg.n_leads, cfg.length):
@@ -194,8 +203,17 @@ class SSSD(nn.Module):
                 f"x_t must be (B, {cfg.n_leads}, {cfg.length}), got {tuple(x_t.shape)}"
             )
         B, C, L = x_t.shape
+        x = x_t
+        if cfg.timing_channels:
+            expected = (B, cfg.timing_channels, L)
+            if timing is None or tuple(timing.shape) != expected:
+                got = None if timing is None else tuple(timing.shape)
+                raise ValueError(f"timing must be {expected}, got {got}")
+            x = torch.cat([x_t, timing.to(x_t.dtype)], dim=1)
+        elif timing is not None:
+            raise ValueError("this model takes no timing channels")
         p = cfg.patch
-        x = x_t.view(B, C, L // p, p).permute(0, 1, 3, 2).reshape(B, C * p, L // p)
+        x = x.reshape(B, -1, L // p, p).permute(0, 1, 3, 2).reshape(B, -1, L // p)
         h = F.relu(self.init_conv(x))  # (B, res, L/p)
         step_emb = self.step_mlp(step_embedding(t, cfg.step_embed_in))  # (B, hidden)
         label_emb = self.label_embedding(labels, drop_labels)  # (B, label_dim)

@@ -31,14 +31,16 @@ def guided_output(
     t: torch.Tensor,
     labels: torch.Tensor,
     guidance: float,
+    timing: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Network output with classifier-free guidance (Ho & Salimans 2022).
 
     out = out_uncond + w (out_cond - out_uncond); w = 1 is plain conditioning,
-    w = 0 unconditional. Both branches run as one batch.
+    w = 0 unconditional. Both branches run as one batch; both get the beat
+    ``timing``, which guidance leaves alone.
     """
     if guidance == 1.0:
-        return model(x_t, t, labels)
+        return model(x_t, t, labels, timing=timing)
     B = x_t.shape[0]
     drop = torch.cat(
         [torch.zeros(B, dtype=torch.bool), torch.ones(B, dtype=torch.bool)]
@@ -48,6 +50,7 @@ def guided_output(
         torch.cat([t, t]),
         torch.cat([labels, labels]),
         drop.to(x_t.device),
+        None if timing is None else torch.cat([timing, timing]),
     )
     cond, uncond = both.chunk(2)  # (B, C, L) each
     return uncond + guidance * (cond - uncond)
@@ -66,6 +69,7 @@ def sample(
     clip_x0: float | None = None,
     generator: torch.Generator | Sequence[torch.Generator] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    timing: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Draw x_0 for each row of ``labels`` (B, K); returns (B, n_leads, length).
 
@@ -75,6 +79,7 @@ def sample(
     the CPU from ``generator``, so a seed gives the same ECG on any device; with
     one generator per row, each ECG depends on its own generator alone.
     ``clip_x0`` bounds each x_0 estimate, in the model's (scaled) units.
+    ``timing`` (B, 2, length) places the beats for a model with timing channels.
     """
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
@@ -99,7 +104,7 @@ def sample(
     alphas_cumprod = diffusion.alphas_cumprod
     for i, step in enumerate(seq):
         t = torch.full((B,), step, dtype=torch.long, device=device)
-        output = guided_output(model, x_t, t, labels, guidance)
+        output = guided_output(model, x_t, t, labels, guidance, timing)
         x_0, eps = diffusion.predict_x0_eps(output, x_t, t)
         if clip_x0 is not None:
             x_0 = x_0.clamp(-clip_x0, clip_x0)

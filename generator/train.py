@@ -86,6 +86,7 @@ def validation_loss(
     labels: torch.Tensor,
     batch_size: int,
     draws: int = 4,
+    timing: torch.Tensor | None = None,
 ) -> float:
     """Mean loss over fixed noise and evenly spread steps, comparable across runs."""
     generator = torch.Generator().manual_seed(1234)
@@ -104,11 +105,28 @@ def validation_loss(
                 labels[start : start + batch_size],
                 generator=generator,
                 t=t.to(xb.device),
+                timing=None if timing is None else timing[start : start + batch_size],
             )
             total += loss.item() * n
             count += n
     model.train(was_training)
     return total / max(count, 1)
+
+
+def add_timing_input(weights: dict[str, torch.Tensor], cfg: ModelConfig) -> dict:
+    """Weights of a model without timing input, made to fit one with it.
+
+    The input convolution gets zero weights for the timing channels (they come
+    after the leads in its input), so the network computes exactly what it did
+    and learns to use the beat timing from there.
+    """
+    weights = dict(weights)
+    w = weights["init_conv.weight"]  # (res, n_leads * patch, 1)
+    extra = cfg.timing_channels * cfg.patch
+    weights["init_conv.weight"] = torch.cat(
+        [w, w.new_zeros(w.shape[0], extra, w.shape[2])], dim=1
+    )
+    return weights
 
 
 def train(
@@ -119,6 +137,7 @@ def train(
     labels_csv: str | None = None,
     preset: str = "cpu",
     label_embedding: str | None = None,
+    timing: bool = False,
     overrides: dict | None = None,
     resume: bool = False,
     init_from: str | Path | None = None,
@@ -131,7 +150,9 @@ def train(
     ``overrides`` sets TrainConfig fields; on resume they win over the stored ones.
     ``init_from`` continues from another checkpoint's weights, step and labels, with
     a fresh optimizer: e.g. the committed demo checkpoint, when the run folder with
-    its full ``last.pt`` is gone.
+    its full ``last.pt`` is gone. ``timing`` gives the model the beat timing as
+    input (generator.rhythm); a checkpoint without it is extended (and its
+    optimizer state dropped).
     """
     torch.set_num_threads(threads)
     overrides = overrides or {}
@@ -159,6 +180,12 @@ def train(
         vocabulary = ckpt.labels
         tc = TrainConfig(**{**ckpt.extra.get("train", {}), **overrides})
         model_cfg, diff_cfg = ckpt.model_config, ckpt.diffusion_config
+        if timing and not model_cfg.timing_channels:
+            model_cfg.timing_channels = 2
+            ckpt.model = add_timing_input(ckpt.model, model_cfg)
+            ckpt.ema = add_timing_input(ckpt.ema, model_cfg)
+            ckpt.extra.pop("optimizer", None)
+            log("added the beat-timing input to the checkpoint's model")
     else:
         if preset not in MODEL_PRESETS:
             raise ValueError(
@@ -169,11 +196,19 @@ def train(
         model_cfg.n_labels = len(vocabulary)
         if label_embedding is not None:
             model_cfg.label_embedding = label_embedding
+        if timing:
+            model_cfg.timing_channels = 2
         model_cfg = ModelConfig.from_dict(model_cfg.to_dict())  # validate
         diff_cfg = DiffusionConfig(**asdict(DIFFUSION_PRESETS[preset]))
 
-    train_set = load_signals(train_records, vocabulary, progress=progress)
-    val_set = load_signals(val_records, vocabulary, progress=progress)
+    with_timing = bool(model_cfg.timing_channels)
+    train_set = load_signals(
+        train_records, vocabulary, progress=progress, timing=with_timing
+    )
+    val_set = load_signals(
+        val_records, vocabulary, progress=progress, timing=with_timing
+    )
+    rhythm = train_set.rhythm_prior().to_dict() if with_timing else None
     log(
         f"train: {len(train_set.signals)} records ({train_set.skipped} skipped), "
         f"val: {len(val_set.signals)} ({val_set.skipped} skipped), labels {vocabulary}"
@@ -190,8 +225,10 @@ def train(
         balance=tc.balance,
         amplitude_jitter=tc.amplitude_jitter,
     )
-    val_x, val_y = (
-        first_windows(val_set, model_cfg.length) if val_set.signals else (None, None)
+    val_x, val_y, val_timing = (
+        first_windows(val_set, model_cfg.length)
+        if val_set.signals
+        else (None, None, None)
     )
 
     torch.manual_seed(tc.seed)
@@ -229,6 +266,7 @@ def train(
                 model={k: v.detach().cpu() for k, v in model.state_dict().items()},
                 ema={k: v.detach().cpu() for k, v in ema.state_dict().items()},
                 step=step,
+                rhythm=rhythm,
                 extra={
                     "optimizer": optimizer.state_dict(),
                     "train": asdict(tc),
@@ -273,8 +311,10 @@ def train(
             lr = tc.lr * min(1.0, (step + 1) / max(tc.warmup_steps, 1))
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            x_mv, labels = sampler.sample(tc.batch_size, generator)
+            x_mv, labels, batch_timing = sampler.sample(tc.batch_size, generator)
             x_0 = (x_mv / data_scale).to(dev)
+            if batch_timing is not None:
+                batch_timing = batch_timing.to(dev)
             labels = labels.to(dev)
             drop = (torch.rand(len(x_0), generator=generator) < tc.label_dropout).to(
                 dev
@@ -286,6 +326,7 @@ def train(
                 drop,
                 generator=generator,
                 min_snr_gamma=tc.min_snr_gamma or None,
+                timing=batch_timing,
             )
             if not math.isfinite(loss.item()):
                 raise RuntimeError(f"loss is {loss.item()} at step {step}; stopping")
@@ -302,8 +343,12 @@ def train(
             val, ema_val = "", ""
             if val_x is not None and step % tc.eval_every == 0:
                 vx, vy = (val_x / data_scale).to(dev), val_y.to(dev)
-                val = f"{validation_loss(model, diffusion, vx, vy, tc.batch_size):.5f}"
-                ema_loss = validation_loss(ema, diffusion, vx, vy, tc.batch_size)
+                vt = None if val_timing is None else val_timing.to(dev)
+                batch = tc.batch_size
+                val = (
+                    f"{validation_loss(model, diffusion, vx, vy, batch, timing=vt):.5f}"
+                )
+                ema_loss = validation_loss(ema, diffusion, vx, vy, batch, timing=vt)
                 ema_val = f"{ema_loss:.5f}"
                 if ema_loss < best_val:
                     # A small set is overfit long before the training loss says so:
@@ -359,6 +404,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--preset", default="cpu", choices=sorted(MODEL_PRESETS))
     parser.add_argument("--label-embedding", choices=["sssd", "nle"], default=None)
+    parser.add_argument(
+        "--timing",
+        action="store_true",
+        help="give the model the beat timing (R peaks) as input; the rhythm then "
+        "comes from the training records' RR intervals (generator.rhythm)",
+    )
     parser.add_argument("--resume", action="store_true", help="continue out/last.pt")
     parser.add_argument(
         "--init-from",
@@ -385,6 +436,7 @@ def main(argv: list[str] | None = None) -> None:
         labels_csv=args.labels_csv,
         preset=args.preset,
         label_embedding=args.label_embedding,
+        timing=args.timing,
         overrides=overrides,
         resume=args.resume,
         init_from=args.init_from,

@@ -1,0 +1,161 @@
+"""Beat timing: detection, the timing channels, the rhythm prior, and a model that
+takes them."""
+
+import numpy as np
+import pytest
+import torch
+
+from generator.api import beat_timing, generate
+from generator.checkpoint import export_checkpoint, load_checkpoint
+from generator.data import load_signals, split_records
+from generator.model import SSSD
+from generator.rhythm import (
+    MAX_GAP_S,
+    RATE_JITTER,
+    RhythmPrior,
+    clean_rr,
+    detect_r_peaks,
+    timing_channels,
+)
+from generator.train import add_timing_input
+from generator.train import main as train_main
+
+from .conftest import tiny_config
+from .test_train import write_index_folder
+
+
+def beats_at(peaks, length: int, fs: int = 100) -> np.ndarray:
+    """A lead of narrow QRS-like spikes at ``peaks`` and small T-like humps after."""
+    t = np.arange(length)
+    lead = np.zeros(length)
+    for p in peaks:
+        lead += np.exp(-((t - p) ** 2) / (2 * (0.012 * fs) ** 2))
+        lead += 0.2 * np.exp(-((t - p - 0.3 * fs) ** 2) / (2 * (0.05 * fs) ** 2))
+    return lead
+
+
+def test_r_peaks_are_found_where_the_beats_are():
+    truth = np.array([40, 125, 215, 300, 392, 480, 570, 655, 745, 830, 920])
+    found = detect_r_peaks(beats_at(truth, 1000), 100)
+    assert len(found) == len(truth)
+    assert np.abs(found - truth).max() <= 1
+
+
+def test_timing_channels_count_seconds_since_and_until_a_beat():
+    timing = timing_channels(np.array([50, 150, 250]), 300, 100)
+    assert timing.shape == (2, 300) and timing.dtype == np.float32
+    since, until = timing
+    assert since[100] == pytest.approx(0.5) and until[100] == pytest.approx(0.5)
+    assert since[150] == 0 and until[149] == pytest.approx(0.01)
+    # beyond the first and last beat, beats continue at the neighbouring interval
+    assert since[0] == pytest.approx(0.5) and until[0] == pytest.approx(0.5)
+    assert since[260] == pytest.approx(0.1) and until[260] == pytest.approx(0.9)
+    long_pause = timing_channels(np.array([0, 400]), 800, 100)
+    assert long_pause.max() == pytest.approx(MAX_GAP_S)
+    with pytest.raises(ValueError, match="at least 2 R peaks"):
+        timing_channels(np.array([10]), 300, 100)
+
+
+def test_regular_rhythms_drop_intervals_far_from_the_median():
+    peaks = np.array([0, 80, 160, 200, 280, 360, 440])  # 200: a doubled detection
+    assert np.allclose(clean_rr(peaks, 100, regular=True), [0.8] * 5)
+    assert len(clean_rr(peaks, 100)) == 6  # kept where the rhythm may be irregular
+    assert len(clean_rr(np.array([0, 10, 90]), 100)) == 1  # 0.1 s is no RR interval
+
+
+def test_the_prior_keeps_a_regular_rhythm_regular_and_af_irregular():
+    rng = np.random.default_rng(0)
+    prior = RhythmPrior(
+        rr=[[0.8, 0.81, 0.79, 0.8], rng.uniform(0.4, 1.1, 12).tolist()],
+        labels=[["SR", "NORM"], ["AF"]],
+    )
+    for _ in range(20):
+        sr = prior.draw(["SR", "NORM"], 1000, 100, rng)
+        rr = np.diff(sr)
+        assert sr[0] >= 0 and sr[-1] >= 1000  # beats cover the whole ECG
+        assert rr.std() / rr.mean() < 0.02
+        assert 80 * (1 - RATE_JITTER) - 1 <= rr.mean() <= 81 * (1 + RATE_JITTER)
+        af = np.diff(prior.draw(["AF"], 1000, 100, rng))
+        assert af.std() / af.mean() > 0.1
+    # a label set no record has exactly falls back to records holding it, then to
+    # the rhythm, then to any record
+    assert prior.candidates(["SR"]) == [0]
+    assert prior.candidates(["AF", "NORM"]) == [1]
+    assert prior.candidates(["SB"]) == [0, 1]
+    again = np.random.default_rng(5)
+    assert np.array_equal(
+        prior.draw(["AF"], 1000, 100, np.random.default_rng(5)),
+        prior.draw(["AF"], 1000, 100, again),
+    )
+    restored = RhythmPrior.from_dict(prior.to_dict())
+    assert restored == prior
+    with pytest.raises(ValueError, match="at least one record"):
+        RhythmPrior(rr=[], labels=[])
+
+
+def test_a_timing_model_needs_timing_and_a_plain_one_refuses_it():
+    plain, timed = SSSD(tiny_config()), SSSD(tiny_config(timing_channels=2))
+    x, t, y = torch.randn(2, 8, 200), torch.zeros(2).long(), torch.zeros(2, 3)
+    timing = torch.rand(2, 2, 200)
+    assert timed(x, t, y, timing=timing).shape == (2, 8, 200)
+    with pytest.raises(ValueError, match=r"timing must be \(2, 2, 200\)"):
+        timed(x, t, y)
+    with pytest.raises(ValueError, match="no timing"):
+        plain(x, t, y, timing=timing)
+    with pytest.raises(ValueError, match="timing_channels must be 0 or 2"):
+        tiny_config(timing_channels=1)
+
+
+def test_adding_the_timing_input_leaves_the_network_unchanged():
+    torch.manual_seed(0)
+    plain = SSSD(tiny_config())
+    torch.nn.init.normal_(plain.out_conv.weight, std=0.2)
+    timed = SSSD(tiny_config(timing_channels=2))
+    timed.load_state_dict(add_timing_input(plain.state_dict(), timed.cfg))
+    x, t, y = torch.randn(3, 8, 200), torch.tensor([0, 50, 99]), torch.eye(3)
+    with torch.no_grad():
+        expected = plain(x, t, y)
+        got = timed(x, t, y, timing=torch.rand(3, 2, 200))
+    assert torch.allclose(expected, got, atol=1e-6)
+
+
+def test_timing_training_stores_a_prior_and_generation_draws_from_it(tmp_path):
+    data = tmp_path / "data"
+    write_index_folder(data, ["train", "train", "train", "val"])
+    train_set = load_signals(split_records(data)[0], ["SR", "AF", "NORM"], timing=True)
+    shapes = [(2, s.shape[1]) for s in train_set.signals]
+    assert [t.shape for t in train_set.timing] == shapes
+    assert all(np.allclose(rr, 0.8, atol=0.02) for rr in train_set.rr)
+
+    out = tmp_path / "run"
+    args = ["--data", str(data), "--out", str(out), "--preset", "tiny"]
+    train_main(args + ["--batch-size", "4", "--max-steps", "2", "--timing"])
+    ckpt = load_checkpoint(out / "last.pt")
+    assert ckpt.model_config.timing_channels == 2
+    prior = ckpt.rhythm_prior()
+    assert prior.labels == train_set.names
+    assert np.allclose(np.concatenate(prior.rr), 0.8, atol=0.02)
+
+    small = export_checkpoint(out / "last.pt", tmp_path / "small.pt")
+    assert load_checkpoint(small).rhythm == ckpt.rhythm
+    first, _ = generate(small, ["SR"], n=3, seed=1, steps=3, device="cpu")
+    again, _ = generate(small, ["SR"], n=3, seed=1, steps=3, device="cpu")
+    other, _ = generate(small, ["SR"], n=3, seed=2, steps=3, device="cpu")
+    assert np.array_equal(first, again) and not np.allclose(first, other)
+    timing = beat_timing(ckpt, ["SR"], seed=1, n=3).numpy()
+    assert timing.shape == (3, 2, 200)
+    beats = [np.flatnonzero(np.diff(row[0]) < 0) for row in timing]  # since resets
+    assert all(np.allclose(np.diff(b), np.diff(b).mean(), atol=1.5) for b in beats)
+
+
+def test_a_plain_checkpoint_continues_as_a_timing_model(tmp_path):
+    data = tmp_path / "data"
+    write_index_folder(data, ["train", "train", "train", "val"])
+    common = ["--data", str(data), "--preset", "tiny", "--batch-size", "4"]
+    train_main(common + ["--out", str(tmp_path / "plain"), "--max-steps", "2"])
+    plain = tmp_path / "plain" / "last.pt"
+    extended = ["--out", str(tmp_path / "timed"), "--max-steps", "4", "--timing"]
+    train_main(common + extended + ["--init-from", str(plain)])
+    timed = load_checkpoint(tmp_path / "timed" / "last.pt")
+    assert timed.step == 4 and timed.model_config.timing_channels == 2
+    assert timed.rhythm is not None
