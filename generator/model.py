@@ -140,6 +140,14 @@ class ResidualBlock(nn.Module):
             cfg.s4_channels, cfg.s4_state, cfg.bidirectional, cfg.dropout
         )
         self.label_proj = nn.Linear(cfg.label_dim, cfg.s4_channels)
+        self.timing_conv = None
+        if cfg.timing_channels:
+            # Zero at first: a network trained without timing computes what it did.
+            self.timing_conv = nn.Conv1d(
+                cfg.timing_channels * cfg.patch, cfg.s4_channels, 1
+            )
+            nn.init.zeros_(self.timing_conv.weight)
+            nn.init.zeros_(self.timing_conv.bias)
         self.s4_second = S4Layer(
             cfg.s4_channels, cfg.s4_state, cfg.bidirectional, cfg.dropout
         )
@@ -148,11 +156,18 @@ class ResidualBlock(nn.Module):
         self.skip_conv = nn.Conv1d(gated, cfg.res_channels, 1)
 
     def forward(
-        self, x: torch.Tensor, step_emb: torch.Tensor, label_emb: torch.Tensor
+        self,
+        x: torch.Tensor,
+        step_emb: torch.Tensor,
+        label_emb: torch.Tensor,
+        timing: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         h = x + self.step_proj(step_emb)[..., None]  # (B, C, L)
         h = self.s4_first(self.conv_in(h))  # (B, H, L)
-        h = self.s4_second(h + self.label_proj(label_emb)[..., None])
+        h = h + self.label_proj(label_emb)[..., None]
+        if self.timing_conv is not None:
+            h = h + self.timing_conv(timing)  # like SSSD's conditioning input
+        h = self.s4_second(h)
         a, b = h.chunk(2, dim=1)  # (B, H/2, L) each
         h = torch.tanh(a) * torch.sigmoid(b)
         return (x + self.res_conv(h)) * math.sqrt(0.5), self.skip_conv(h)
@@ -165,8 +180,7 @@ class SSSD(nn.Module):
         super().__init__()
         self.cfg = cfg
         patched = cfg.n_leads * cfg.patch
-        inputs = (cfg.n_leads + cfg.timing_channels) * cfg.patch
-        self.init_conv = nn.Conv1d(inputs, cfg.res_channels, 1)
+        self.init_conv = nn.Conv1d(patched, cfg.res_channels, 1)
         self.step_mlp = nn.Sequential(
             nn.Linear(cfg.step_embed_in, cfg.step_embed_hidden),
             nn.SiLU(),
@@ -203,27 +217,35 @@ class SSSD(nn.Module):
                 f"x_t must be (B, {cfg.n_leads}, {cfg.length}), got {tuple(x_t.shape)}"
             )
         B, C, L = x_t.shape
-        x = x_t
         if cfg.timing_channels:
             expected = (B, cfg.timing_channels, L)
             if timing is None or tuple(timing.shape) != expected:
                 got = None if timing is None else tuple(timing.shape)
                 raise ValueError(f"timing must be {expected}, got {got}")
-            x = torch.cat([x_t, timing.to(x_t.dtype)], dim=1)
+            timing = patchify(timing.to(x_t.dtype), cfg.patch)
         elif timing is not None:
             raise ValueError("this model takes no timing channels")
-        p = cfg.patch
-        x = x.reshape(B, -1, L // p, p).permute(0, 1, 3, 2).reshape(B, -1, L // p)
+        x = patchify(x_t, cfg.patch)
         h = F.relu(self.init_conv(x))  # (B, res, L/p)
         step_emb = self.step_mlp(step_embedding(t, cfg.step_embed_in))  # (B, hidden)
         label_emb = self.label_embedding(labels, drop_labels)  # (B, label_dim)
         skip = torch.zeros_like(h)
         for block in self.blocks:
-            h, s = block(h, step_emb, label_emb)
+            h, s = block(h, step_emb, label_emb, timing)
             skip = skip + s
         h = skip * math.sqrt(1.0 / len(self.blocks))
         h = self.out_conv(F.relu(self.final_conv(h)))  # (B, C * p, L/p)
+        p = cfg.patch
         return h.view(B, C, p, L // p).permute(0, 1, 3, 2).reshape(B, C, L)
+
+
+def patchify(x: torch.Tensor, patch: int) -> torch.Tensor:
+    """(B, C, L) -> (B, C * patch, L / patch): each run of ``patch`` samples folded
+    into channels (channel c * patch + j holds sample j of the run)."""
+    B, C, L = x.shape
+    return (
+        x.view(B, C, L // patch, patch).permute(0, 1, 3, 2).reshape(B, -1, L // patch)
+    )
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -116,17 +116,15 @@ def validation_loss(
 def add_timing_input(weights: dict[str, torch.Tensor], cfg: ModelConfig) -> dict:
     """Weights of a model without timing input, made to fit one with it.
 
-    The input convolution gets zero weights for the timing channels (they come
-    after the leads in its input), so the network computes exactly what it did
-    and learns to use the beat timing from there.
+    The blocks' timing convolutions start at zero (as SSSD initialises them), so
+    the network computes exactly what it did and learns to use the beat timing
+    from there.
     """
-    weights = dict(weights)
-    w = weights["init_conv.weight"]  # (res, n_leads * patch, 1)
-    extra = cfg.timing_channels * cfg.patch
-    weights["init_conv.weight"] = torch.cat(
-        [w, w.new_zeros(w.shape[0], extra, w.shape[2])], dim=1
-    )
-    return weights
+    fresh = SSSD(cfg).state_dict()
+    missing = {k: v for k, v in fresh.items() if k not in weights}
+    if any(".timing_conv." not in k for k in missing):
+        raise ValueError(f"cannot extend these weights: {sorted(missing)}")
+    return {**weights, **missing}
 
 
 def train(
