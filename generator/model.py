@@ -13,6 +13,10 @@ from generator.config import DictConfig
 from generator.s4 import S4Layer
 
 LABEL_EMBEDDINGS = ("sssd", "nle")
+# Where the waves sit relative to the beats, in seconds since the last R peak or
+# until the next one: each timing value is spread over Gaussian bumps centred here,
+# so the morphology around a beat is close to a linear function of the features.
+TIMING_CENTRES_S = (0.0, 0.03, 0.06, 0.1, 0.14, 0.18, 0.23, 0.28, 0.34, 0.4, 0.5, 0.65)
 
 
 @dataclass
@@ -143,9 +147,8 @@ class ResidualBlock(nn.Module):
         self.timing_conv = None
         if cfg.timing_channels:
             # Zero at first: a network trained without timing computes what it did.
-            self.timing_conv = nn.Conv1d(
-                cfg.timing_channels * cfg.patch, cfg.s4_channels, 1
-            )
+            features = cfg.timing_channels * len(TIMING_CENTRES_S) * cfg.patch
+            self.timing_conv = nn.Conv1d(features, cfg.s4_channels, 1)
             nn.init.zeros_(self.timing_conv.weight)
             nn.init.zeros_(self.timing_conv.bias)
         self.s4_second = S4Layer(
@@ -222,7 +225,7 @@ class SSSD(nn.Module):
             if timing is None or tuple(timing.shape) != expected:
                 got = None if timing is None else tuple(timing.shape)
                 raise ValueError(f"timing must be {expected}, got {got}")
-            timing = patchify(timing.to(x_t.dtype), cfg.patch)
+            timing = patchify(timing_features(timing.to(x_t.dtype)), cfg.patch)
         elif timing is not None:
             raise ValueError("this model takes no timing channels")
         x = patchify(x_t, cfg.patch)
@@ -237,6 +240,15 @@ class SSSD(nn.Module):
         h = self.out_conv(F.relu(self.final_conv(h)))  # (B, C * p, L/p)
         p = cfg.patch
         return h.view(B, C, p, L // p).permute(0, 1, 3, 2).reshape(B, C, L)
+
+
+def timing_features(timing: torch.Tensor) -> torch.Tensor:
+    """(B, T, L) seconds -> (B, T * K, L) Gaussian bumps at TIMING_CENTRES_S, each
+    as wide as the gap to the next centre."""
+    centres = torch.tensor(TIMING_CENTRES_S, dtype=timing.dtype, device=timing.device)
+    widths = torch.diff(centres, append=centres[-1:] + 0.2)
+    z = (timing[:, :, None, :] - centres[:, None]) / widths[:, None]  # (B, T, K, L)
+    return torch.exp(-0.5 * z.square()).flatten(1, 2)
 
 
 def patchify(x: torch.Tensor, patch: int) -> torch.Tensor:

@@ -8,6 +8,7 @@ import csv
 import math
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from generator.model import MODEL_PRESETS, SSSD, ModelConfig, count_parameters
 CHECKPOINT_NAME = "last.pt"
 BEST_NAME = "best.pt"  # the weights with the lowest EMA validation loss so far
 LOG_NAME = "log.csv"
+NEW_LR_SCALE = 5.0  # learning-rate factor of parameters added to a trained network
 
 
 @dataclass
@@ -56,19 +58,27 @@ class TrainConfig:
     seed: int = 0  # seed of data order, noise and initial weights
 
 
-def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
-    """Decay conv/linear weights; not biases, norms, embeddings or S4 kernels."""
-    decay, no_decay = [], []
+def parameter_groups(
+    model: torch.nn.Module, weight_decay: float, new: Sequence[str] = ()
+) -> list[dict]:
+    """Decay conv/linear weights; not biases, norms, embeddings or S4 kernels.
+
+    Parameters named in ``new`` (just added to a trained network, starting at zero)
+    learn NEW_LR_SCALE times faster, so they catch up with the rest.
+    """
+    groups: dict[tuple[bool, bool], list] = {}
     for name, p in model.named_parameters():
         is_kernel = ".kernel." in name or name.endswith(".D")
         is_embedding = name.startswith("label_embedding")
-        if p.ndim >= 2 and not is_kernel and not is_embedding:
-            decay.append(p)
-        else:
-            no_decay.append(p)
+        decay = p.ndim >= 2 and not is_kernel and not is_embedding
+        groups.setdefault((decay, name in new), []).append(p)
     return [
-        {"params": decay, "weight_decay": weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
+        {
+            "params": params,
+            "weight_decay": weight_decay if decay else 0.0,
+            "lr_scale": NEW_LR_SCALE if is_new else 1.0,
+        }
+        for (decay, is_new), params in sorted(groups.items())
     ]
 
 
@@ -163,6 +173,7 @@ def train(
 
     train_records, val_records = split_records(data, fmt, labels_csv=labels_csv)
     ckpt = None
+    new_parameters: list[str] = []  # added to a trained network in this run
     if resume and init_from:
         raise ValueError("give --resume or --init-from, not both")
     if init_from:
@@ -178,11 +189,13 @@ def train(
         vocabulary = ckpt.labels
         tc = TrainConfig(**{**ckpt.extra.get("train", {}), **overrides})
         model_cfg, diff_cfg = ckpt.model_config, ckpt.diffusion_config
+        new_parameters = list(ckpt.extra.get("new_parameters", []))
         if timing and not model_cfg.timing_channels:
             model_cfg.timing_channels = 2
             ckpt.model = add_timing_input(ckpt.model, model_cfg)
             ckpt.ema = add_timing_input(ckpt.ema, model_cfg)
             ckpt.extra.pop("optimizer", None)
+            new_parameters = [k for k in ckpt.model if ".timing_conv." in k]
             log("added the beat-timing input to the checkpoint's model")
     else:
         if preset not in MODEL_PRESETS:
@@ -234,7 +247,9 @@ def train(
     ema = copy.deepcopy(model).eval()
     diffusion = GaussianDiffusion(diff_cfg).to(dev)
     optimizer = torch.optim.AdamW(
-        parameter_groups(model, tc.weight_decay), lr=tc.lr, betas=(0.9, 0.99)
+        parameter_groups(model, tc.weight_decay, new_parameters),
+        lr=tc.lr,
+        betas=(0.9, 0.99),
     )
     step, wall_before = 0, 0.0
     best_val = math.inf  # lowest validation loss of the EMA weights so far
@@ -271,6 +286,7 @@ def train(
                     "preset": preset,
                     "wall_s": wall_before + time.time() - started,
                     "best_ema_val": best_val,
+                    "new_parameters": new_parameters,
                 },
             ),
             path,
@@ -308,7 +324,7 @@ def train(
                 break
             lr = tc.lr * min(1.0, (step + 1) / max(tc.warmup_steps, 1))
             for group in optimizer.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * group.get("lr_scale", 1.0)
             x_mv, labels, batch_timing = sampler.sample(tc.batch_size, generator)
             x_0 = (x_mv / data_scale).to(dev)
             if batch_timing is not None:

@@ -17,7 +17,7 @@ from generator.rhythm import (
     detect_r_peaks,
     timing_channels,
 )
-from generator.train import add_timing_input
+from generator.train import NEW_LR_SCALE, add_timing_input
 from generator.train import main as train_main
 
 from .conftest import tiny_config
@@ -159,3 +159,10 @@ def test_a_plain_checkpoint_continues_as_a_timing_model(tmp_path):
     timed = load_checkpoint(tmp_path / "timed" / "last.pt")
     assert timed.step == 4 and timed.model_config.timing_channels == 2
     assert timed.rhythm is not None
+    # the new timing weights learn faster than the trained ones, also on resume
+    new = timed.extra["new_parameters"]
+    assert new and all(".timing_conv." in name for name in new)
+    scales = [g["lr_scale"] for g in timed.extra["optimizer"]["param_groups"]]
+    assert sorted(set(scales)) == [1.0, NEW_LR_SCALE]
+    train_main(common + extended[:2] + ["--max-steps", "5", "--resume"])
+    assert load_checkpoint(tmp_path / "timed" / "last.pt").step == 5
