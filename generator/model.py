@@ -168,8 +168,8 @@ class ResidualBlock(nn.Module):
         h = x + self.step_proj(step_emb)[..., None]  # (B, C, L)
         h = self.s4_first(self.conv_in(h))  # (B, H, L)
         h = h + self.label_proj(label_emb)[..., None]
-        if self.timing_conv is not None:
-            h = h + self.timing_conv(timing)  # like SSSD's conditioning input
+        if timing is not None:
+            h = h + timing  # this block's timing_conv output, like SSSD's conditioning
         h = self.s4_second(h)
         a, b = h.chunk(2, dim=1)  # (B, H/2, L) each
         h = torch.tanh(a) * torch.sigmoid(b)
@@ -194,6 +194,9 @@ class SSSD(nn.Module):
             cfg.n_labels, cfg.label_dim, cfg.label_embedding
         )
         self.blocks = nn.ModuleList(ResidualBlock(cfg) for _ in range(cfg.n_blocks))
+        # (timing input, its per-block terms) of the last call in eval mode without
+        # autograd: the timing is the same at every denoising step of a sampling run
+        self._timing_cache: tuple[torch.Tensor, tuple, list[torch.Tensor]] | None = None
         self.final_conv = nn.Conv1d(cfg.res_channels, cfg.res_channels, 1)
         self.out_conv = nn.Conv1d(cfg.res_channels, patched, 1)
         nn.init.zeros_(self.out_conv.weight)  # start by predicting zero
@@ -225,21 +228,40 @@ class SSSD(nn.Module):
             if timing is None or tuple(timing.shape) != expected:
                 got = None if timing is None else tuple(timing.shape)
                 raise ValueError(f"timing must be {expected}, got {got}")
-            timing = patchify(timing_features(timing.to(x_t.dtype)), cfg.patch)
+            block_timing = self.block_timing(timing.to(x_t.dtype))
         elif timing is not None:
             raise ValueError("this model takes no timing channels")
+        else:
+            block_timing = [None] * len(self.blocks)
         x = patchify(x_t, cfg.patch)
         h = F.relu(self.init_conv(x))  # (B, res, L/p)
         step_emb = self.step_mlp(step_embedding(t, cfg.step_embed_in))  # (B, hidden)
         label_emb = self.label_embedding(labels, drop_labels)  # (B, label_dim)
         skip = torch.zeros_like(h)
-        for block in self.blocks:
-            h, s = block(h, step_emb, label_emb, timing)
+        for block, timing_term in zip(self.blocks, block_timing, strict=True):
+            h, s = block(h, step_emb, label_emb, timing_term)
             skip = skip + s
         h = skip * math.sqrt(1.0 / len(self.blocks))
         h = self.out_conv(F.relu(self.final_conv(h)))  # (B, C * p, L/p)
         p = cfg.patch
         return h.view(B, C, p, L // p).permute(0, 1, 3, 2).reshape(B, C, L)
+
+    def block_timing(self, timing: torch.Tensor) -> list[torch.Tensor]:
+        """Each block's term for the beat timing (B, 2, L); reused while the same
+        tensor comes back in eval mode without autograd (a sampling run)."""
+        cacheable = not self.training and not torch.is_grad_enabled()
+        # in-place changes of the weights (an optimiser or EMA step, loading a
+        # state dict) bump their version and so miss the cache
+        versions = tuple(
+            p._version for block in self.blocks for p in block.timing_conv.parameters()
+        )
+        cached = self._timing_cache
+        if cacheable and cached and cached[0] is timing and cached[1] == versions:
+            return cached[2]
+        features = patchify(timing_features(timing), self.cfg.patch)
+        terms = [block.timing_conv(features) for block in self.blocks]
+        self._timing_cache = (timing, versions, terms) if cacheable else None
+        return terms
 
 
 def timing_features(timing: torch.Tensor) -> torch.Tensor:

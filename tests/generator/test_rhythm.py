@@ -166,3 +166,23 @@ def test_a_plain_checkpoint_continues_as_a_timing_model(tmp_path):
     assert sorted(set(scales)) == [1.0, NEW_LR_SCALE]
     train_main(common + extended[:2] + ["--max-steps", "5", "--resume"])
     assert load_checkpoint(tmp_path / "timed" / "last.pt").step == 5
+
+
+def test_sampling_reuses_the_timing_terms_until_the_weights_change():
+    torch.manual_seed(0)
+    model = SSSD(tiny_config(timing_channels=2)).eval()
+    for block in model.blocks:
+        torch.nn.init.normal_(block.timing_conv.weight)
+    timing = torch.rand(2, 2, 200)
+    with torch.no_grad():
+        first = model.block_timing(timing)
+        assert model.block_timing(timing) is first  # one sampling run: computed once
+        assert model.block_timing(timing.clone()) is not first
+        model.blocks[0].timing_conv.weight.mul_(2)  # e.g. an EMA update
+        again = model.block_timing(timing)
+    assert torch.allclose(
+        again[0], 2 * first[0] - model.blocks[0].timing_conv.bias[:, None], atol=1e-5
+    )
+    assert torch.equal(again[1], first[1])
+    with torch.enable_grad():
+        assert model.block_timing(timing) is not model.block_timing(timing)
