@@ -19,7 +19,7 @@ from generator.data import multi_hot
 from generator.diffusion import GaussianDiffusion
 from generator.ecg import CLIP_MV, LEADS, expand_to_12
 from generator.model import SSSD
-from generator.rhythm import timing_channels
+from generator.rhythm import RhythmPrior, timing_channels
 from generator.sampling import SAMPLERS, sample
 
 
@@ -47,6 +47,7 @@ class LoadedModel:
     diffusion: GaussianDiffusion
     sha256: str
     device: torch.device
+    rhythm: RhythmPrior | None  # where a model with timing input takes its beats
 
 
 _CACHE: dict[tuple[str, str, int, str], LoadedModel] = {}
@@ -68,6 +69,7 @@ def load_model(checkpoint: str | Path, device: str = "auto") -> LoadedModel:
             diffusion=ckpt.build_diffusion(dev),
             sha256=file_sha256(path),
             device=dev,
+            rhythm=ckpt.rhythm_prior(),
         )
     return _CACHE[key]
 
@@ -84,11 +86,15 @@ def rhythm_rng(seed: int, index: int) -> np.random.Generator:
 
 
 def beat_timing(
-    ckpt: Checkpoint, labels: Sequence[str], seed: int, n: int
+    ckpt: Checkpoint,
+    labels: Sequence[str],
+    seed: int,
+    n: int,
+    prior: RhythmPrior | None = None,
 ) -> torch.Tensor | None:
-    """(n, 2, L) timing channels drawn from the checkpoint's rhythm prior, or None
-    for a model without timing input."""
-    prior = ckpt.rhythm_prior()
+    """(n, 2, L) timing channels drawn from the checkpoint's rhythm prior (or
+    ``prior``, that prior already loaded), or None for a model without timing."""
+    prior = prior or ckpt.rhythm_prior()
     if prior is None:
         return None
     length = ckpt.model_config.length
@@ -134,7 +140,7 @@ def generate(
     ckpt = loaded.checkpoint
     label_vector = torch.from_numpy(multi_hot(list(labels), ckpt.labels))
     generators = [ecg_generator(seed, i) for i in range(n)]
-    timing = beat_timing(ckpt, labels, seed, n)
+    timing = beat_timing(ckpt, labels, seed, n, loaded.rhythm)
     n_batches = -(-n // batch_size)
     outputs = []
     for b in range(n_batches):

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.signal import resample_poly, welch
+from scipy.signal import welch
 from scipy.stats import wasserstein_distance
 
 from generator.datasets import iter_index
@@ -48,7 +48,7 @@ from generator.ecg import (
     canonicalize,
     read_wfdb,
 )
-from generator.rhythm import DETECTION_FS, find_r_peaks
+from generator.rhythm import find_r_peaks, upsample_for_detection
 
 # Two canonical ECGs this close (correlation above 0.99 at the best shift) are one
 # recording; the shared collection holds a few such duplicates across datasets.
@@ -148,9 +148,8 @@ def ecg_features(signal: np.ndarray, fs: int = CANONICAL_FS) -> dict[str, np.nda
     }
     for name in LEAD_FEATURES:
         features[name] = np.full(len(LEADS), math.nan)
-    up = DETECTION_FS // fs if DETECTION_FS % fs == 0 else 1
-    rate = fs * up
-    lead_ii = resample_poly(signal[LEADS.index("II")].astype(float), up, 1)
+    lead_ii, rate = upsample_for_detection(signal[LEADS.index("II")], fs)
+    up = rate // fs
     peaks = find_r_peaks(lead_ii, rate)
     if peaks.size < 3:
         return features

@@ -46,12 +46,17 @@ def find_r_peaks(lead: np.ndarray, fs: int) -> np.ndarray:
     return np.asarray(info["ECG_R_Peaks"], dtype=int)
 
 
-def detect_r_peaks(lead: np.ndarray, fs: int) -> np.ndarray:
-    """R-peak sample indices of one lead at ``fs``, found after upsampling to
-    ``DETECTION_FS``, the rate NeuroKit2's detector is tuned for."""
+def upsample_for_detection(lead: np.ndarray, fs: int) -> tuple[np.ndarray, int]:
+    """(the lead at DETECTION_FS, that rate), the rate NeuroKit2's detector and
+    delineator are tuned for; a rate that does not divide it is left as it is."""
     up = DETECTION_FS // fs if DETECTION_FS % fs == 0 else 1
-    signal = resample_poly(np.asarray(lead, dtype=float), up, 1)
-    return np.unique(find_r_peaks(signal, fs * up) // up)
+    return resample_poly(np.asarray(lead, dtype=float), up, 1), fs * up
+
+
+def detect_r_peaks(lead: np.ndarray, fs: int) -> np.ndarray:
+    """R-peak sample indices of one lead at ``fs``, found at DETECTION_FS."""
+    signal, rate = upsample_for_detection(lead, fs)
+    return np.unique(find_r_peaks(signal, rate) // (rate // fs))
 
 
 def lead_ii(independent: np.ndarray) -> np.ndarray:

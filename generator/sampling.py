@@ -25,6 +25,14 @@ def timesteps(n_train_steps: int, n_sample_steps: int) -> list[int]:
     return [int(round(v)) for v in grid.tolist()]
 
 
+def guided_timing(timing: torch.Tensor | None, guidance: float) -> torch.Tensor | None:
+    """The timing for the batch ``guided_output`` runs: doubled under guidance.
+    Built once per sampling run, so the model's timing terms are reused."""
+    if timing is None or guidance == 1.0:
+        return timing
+    return torch.cat([timing, timing])
+
+
 def guided_output(
     model: nn.Module,
     x_t: torch.Tensor,
@@ -37,7 +45,8 @@ def guided_output(
 
     out = out_uncond + w (out_cond - out_uncond); w = 1 is plain conditioning,
     w = 0 unconditional. Both branches run as one batch; both get the beat
-    ``timing``, which guidance leaves alone.
+    timing, which guidance leaves alone: with guidance, ``timing`` is already
+    given for that doubled batch (2B, ...), see ``guided_timing``.
     """
     if guidance == 1.0:
         return model(x_t, t, labels, timing=timing)
@@ -50,7 +59,7 @@ def guided_output(
         torch.cat([t, t]),
         torch.cat([labels, labels]),
         drop.to(x_t.device),
-        None if timing is None else torch.cat([timing, timing]),
+        timing,
     )
     cond, uncond = both.chunk(2)  # (B, C, L) each
     return uncond + guidance * (cond - uncond)
@@ -100,6 +109,7 @@ def sample(
         return torch.randn(shape, generator=generator, device="cpu").to(device)
 
     x_t = noise()
+    timing = guided_timing(timing, guidance)
     seq = timesteps(diffusion.n_steps, steps)
     alphas_cumprod = diffusion.alphas_cumprod
     for i, step in enumerate(seq):

@@ -192,10 +192,11 @@ def train(
         new_parameters = list(ckpt.extra.get("new_parameters", []))
         if timing and not model_cfg.timing_channels:
             model_cfg.timing_channels = 2
-            ckpt.model = add_timing_input(ckpt.model, model_cfg)
-            ckpt.ema = add_timing_input(ckpt.ema, model_cfg)
+            extended = add_timing_input(ckpt.model, model_cfg)
+            new_parameters = [k for k in extended if k not in ckpt.model]
+            ckpt.model = extended
+            ckpt.ema = {**ckpt.ema, **{k: extended[k] for k in new_parameters}}
             ckpt.extra.pop("optimizer", None)
-            new_parameters = [k for k in ckpt.model if ".timing_conv." in k]
             log("added the beat-timing input to the checkpoint's model")
     else:
         if preset not in MODEL_PRESETS:
@@ -241,6 +242,9 @@ def train(
         if val_set.signals
         else (None, None, None)
     )
+    if val_x is not None:  # on the device and in model units once, not per check
+        val_x, val_y = (val_x / data_scale).to(dev), val_y.to(dev)
+        val_timing = None if val_timing is None else val_timing.to(dev)
 
     torch.manual_seed(tc.seed)
     model = SSSD(model_cfg).to(dev)
@@ -356,13 +360,9 @@ def train(
 
             val, ema_val = "", ""
             if val_x is not None and step % tc.eval_every == 0:
-                vx, vy = (val_x / data_scale).to(dev), val_y.to(dev)
-                vt = None if val_timing is None else val_timing.to(dev)
-                batch = tc.batch_size
-                val = (
-                    f"{validation_loss(model, diffusion, vx, vy, batch, timing=vt):.5f}"
-                )
-                ema_loss = validation_loss(ema, diffusion, vx, vy, batch, timing=vt)
+                args = (diffusion, val_x, val_y, tc.batch_size)
+                val = f"{validation_loss(model, *args, timing=val_timing):.5f}"
+                ema_loss = validation_loss(ema, *args, timing=val_timing)
                 ema_val = f"{ema_loss:.5f}"
                 if ema_loss < best_val:
                     # A small set is overfit long before the training loss says so:

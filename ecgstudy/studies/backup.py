@@ -66,6 +66,11 @@ def counts() -> dict[str, int]:
     }
 
 
+def counts_text(manifest: dict) -> str:
+    """A manifest's counts as one line, e.g. "2 studies, 40 judgments, 361 records"."""
+    return ", ".join(f"{n} {what}" for what, n in manifest["counts"].items())
+
+
 def backup(target: Path) -> dict:
     """Write a backup folder at ``target`` (which must not exist); its manifest."""
     target = Path(target)

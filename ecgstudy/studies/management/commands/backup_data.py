@@ -4,7 +4,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ecgstudy.studies.backup import BackupError, backup
+from ecgstudy.studies.backup import BackupError, backup, counts_text
 
 
 class Command(BaseCommand):
@@ -21,5 +21,5 @@ class Command(BaseCommand):
             manifest = backup(folder)
         except BackupError as exc:
             raise CommandError(str(exc)) from None
-        counts = ", ".join(f"{n} {what}" for what, n in manifest["counts"].items())
+        counts = counts_text(manifest)
         self.stdout.write(self.style.SUCCESS(f"Backed up {counts} to {folder}"))
