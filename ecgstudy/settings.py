@@ -44,6 +44,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # PostgreSQL cannot hold NUL in text: such a request is a 400 before any view.
+    "ecgstudy.middleware.RejectNulMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -59,13 +61,18 @@ AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
 ]
 # Login rate limit: after AXES_FAILURE_LIMIT failed sign-ins for one username from
-# one address, that pair is locked out for AXES_COOLOFF_MINUTES.
+# one client address, that pair is locked out for AXES_COOLOFF_MINUTES. The client
+# address is read behind PROXY_COUNT reverse proxies (ecgstudy/client_address.py),
+# so one client's failures never lock out the others behind the same proxy.
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = env.int("AXES_COOLOFF_MINUTES", default=15) / 60  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
-AXES_IPWARE_PROXY_COUNT = env.int("PROXY_COUNT", default=0)
+PROXY_COUNT = env.int("PROXY_COUNT", default=0)
+if PROXY_COUNT < 0:
+    raise ImproperlyConfigured(f"PROXY_COUNT must be 0 or more, not {PROXY_COUNT}")
+AXES_CLIENT_IP_CALLABLE = "ecgstudy.client_address.client_address"
 AXES_VERBOSE = False
 
 ROOT_URLCONF = "ecgstudy.urls"
@@ -90,9 +97,20 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded default: every transaction takes SQLite's write lock when it
+    # starts, and waits for it, so two submits at once queue instead of the second
+    # failing with "database is locked" when it upgrades a read lock.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"transaction_mode": "IMMEDIATE", "timeout": 20}
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
+    {
+        "NAME": "django.contrib.auth.password_validation."
+        "UserAttributeSimilarityValidator"
+    },
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
@@ -121,6 +139,11 @@ STORAGES = {
 ECG_DATA_DIR = env.path("ECG_DATA_DIR", default=BASE_DIR.parent / "shared" / "ecg")
 GENERATOR_CHECKPOINT = env.path(
     "GENERATOR_CHECKPOINT", default=BASE_DIR / "fixtures" / "demo-checkpoint.pt"
+)
+# The folder whose checkpoints the admin's generation form offers; it accepts no
+# other path.
+GENERATOR_CHECKPOINT_DIR = env.path(
+    "GENERATOR_CHECKPOINT_DIR", default=Path(GENERATOR_CHECKPOINT).parent
 )
 # Where Celery workers run the generator: auto (a GPU if found), cpu or cuda.
 GENERATOR_DEVICE = env.str("GENERATOR_DEVICE", default="auto")

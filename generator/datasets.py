@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ast
 import csv
+import io
+import math
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -20,6 +22,10 @@ RHYTHMS = ("AF", "AFL", "SR", "SB", "STach", "SA", "PACED", "other")
 
 class DatasetError(ValueError):
     """A dataset folder that does not have the layout its format promises."""
+
+
+class LabelsError(DatasetError):
+    """A labels CSV that cannot be applied as written; names the file and line."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,9 @@ class SourceRecord:
     age: int | None = None
     sex: str | None = None  # "M" or "F"
     split: str | None = None  # train / val / test where the source fixes one
+    # Problems with the labels that did not stop the record (e.g. an unreadable
+    # age stored as unknown), for the import's report.
+    warnings: tuple[str, ...] = ()
 
 
 # When a source names several rhythms, the most specific finding wins.
@@ -104,19 +113,58 @@ def _parse_sex(value: str | None) -> str | None:
     return None
 
 
-def _parse_age(value: str | None) -> int | None:
+# How sources write an age they do not know or withhold (LUDB writes ">89");
+# stored as unknown without a warning.
+_UNKNOWN_AGES = frozenset({"", "nan", "unknown", "none", "n/a", "na", ">89"})
+PTBXL_HIDDEN_AGE = 300  # PTB-XL's code for an age over 89
+
+
+def _read_age(
+    value: str | None, *, hidden: float | None = None
+) -> tuple[int | None, str]:
+    """(age in whole years or None, "" or why the value is not an age).
+
+    ``hidden`` is a source's numeric code for an age it withholds.
+    """
+    text = (value or "").strip()
+    if text.lower() in _UNKNOWN_AGES:
+        return None, ""
     try:
-        age = int(float(str(value).strip()))
-    except (TypeError, ValueError):
-        return None
-    # PTB-XL codes ages over 89 as 300; LUDB writes ">89".
-    return age if 0 <= age <= 120 else None
+        age = float(text)
+    except ValueError:
+        age = math.nan
+    if hidden is not None and age == hidden:
+        return None, ""
+    if math.isfinite(age) and 0 <= age <= 120:
+        return int(age), ""  # completed years
+    return None, f"age {text!r} is not an age in years from 0 to 120"
+
+
+def _parse_age(value: str | None) -> int | None:
+    return _read_age(value)[0]
+
+
+def _age_fields(value: str | None, *, hidden: float | None = None) -> dict[str, object]:
+    """SourceRecord fields for an age: the age, and a warning where it is none."""
+    age, problem = _read_age(value, hidden=hidden)
+    if problem:
+        return {"age": age, "warnings": (f"{problem}; stored as unknown",)}
+    return {"age": age}
+
+
+def _header_text(header: Path) -> str:
+    """A header's text, or "" when it cannot be read; reading the record's signal
+    then fails with the reason (a folder, a broken link, no permission)."""
+    try:
+        return header.read_text(errors="replace")
+    except OSError:
+        return ""
 
 
 def _header_fields(header: Path) -> dict[str, str]:
     """The `# Key: value` comment lines of a WFDB header, keys lower-cased."""
     fields: dict[str, str] = {}
-    for line in header.read_text(errors="replace").splitlines():
+    for line in _header_text(header).splitlines():
         match = re.match(r"#\s*<?([A-Za-z ]+?)>?\s*:\s*(.*)$", line)
         if match:
             fields.setdefault(match.group(1).strip().lower(), match.group(2).strip())
@@ -129,9 +177,46 @@ def _require(path: Path, what: str) -> Path:
     return path
 
 
+def _read_table(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """A CSV file's header and its (line number, row) pairs.
+
+    Anything unreadable is a DatasetError naming the file and line: a folder,
+    bytes that are not UTF-8, a row with more or fewer fields than the header.
+    """
+    if path.is_dir():
+        raise DatasetError(f"{path} is a folder, not a CSV file")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DatasetError(f"{path} cannot be read: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise DatasetError(
+            f"{path} line {line}: not UTF-8 (byte {data[exc.start]:#04x}); "
+            "save the file as UTF-8"
+        ) from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    rows: list[tuple[int, dict[str, str]]] = []
+    try:
+        header = next(reader, [])
+        for fields in reader:
+            if not fields:  # a blank line
+                continue
+            if len(fields) != len(header):
+                raise DatasetError(
+                    f"{path} line {reader.line_num}: {len(fields)} fields, but the "
+                    f"header has {len(header)} ({', '.join(header)})"
+                )
+            rows.append((reader.line_num, dict(zip(header, fields, strict=True))))
+    except csv.Error as exc:
+        raise DatasetError(f"{path} line {reader.line_num}: {exc}") from None
+    return header, rows
+
+
 def _read_csv(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        return list(csv.DictReader(handle))
+    return [row for _, row in _read_table(path)[1]]
 
 
 def iter_ptbxl(root: Path, *, min_likelihood: float = 0.0) -> Iterator[SourceRecord]:
@@ -145,30 +230,32 @@ def iter_ptbxl(root: Path, *, min_likelihood: float = 0.0) -> Iterator[SourceRec
     rhythm_codes = {
         row[""] for row in statements if row.get("rhythm", "").strip() in {"1", "1.0"}
     }
-    for row in _read_csv(database):
+    for line, row in _read_table(database)[1]:
         try:
             codes = ast.literal_eval(row["scp_codes"])
-        except (ValueError, SyntaxError) as exc:
+            labels = tuple(
+                code
+                for code, likelihood in codes.items()
+                if code in rhythm_codes or float(likelihood) >= min_likelihood
+            )
+            record_id = str(int(float(row["ecg_id"])))
+        except (ValueError, SyntaxError, TypeError, AttributeError, OverflowError):
             raise DatasetError(
-                f"ptbxl_database.csv: ecg_id {row.get('ecg_id')}: bad scp_codes"
-            ) from exc
-        labels = tuple(
-            code
-            for code, likelihood in codes.items()
-            if code in rhythm_codes or float(likelihood) >= min_likelihood
-        )
+                f"{database} line {line}: ecg_id {row.get('ecg_id')!r}: "
+                "bad ecg_id or scp_codes"
+            ) from None
         path = root / row["filename_hr"]
-        if not path.with_suffix(".hea").exists():
+        if not path.with_name(path.name + ".hea").exists():  # not with_suffix: a.b
             path = root / row["filename_lr"]
         yield SourceRecord(
             path=path,
-            record_id=str(int(float(row["ecg_id"]))),
+            record_id=record_id,
             dataset="ptbxl",
             labels=labels,
             rhythm=_first_rhythm(labels, PTBXL_RHYTHM),
             normal="NORM" in labels,
-            age=_parse_age(row.get("age")),
             sex={"0": "M", "1": "F", "0.0": "M", "1.0": "F"}.get(row.get("sex", "")),
+            **_age_fields(row.get("age"), hidden=PTBXL_HIDDEN_AGE),
         )
 
 
@@ -206,7 +293,15 @@ def _report_index(key: str) -> int:
     return int(match.group(1)) if match else -1
 
 
+def _record_path(header: Path) -> Path:
+    """``rec.v2.hea`` -> ``rec.v2``: only the header's own suffix goes."""
+    return header.with_name(header.name.removesuffix(".hea"))
+
+
 def _wfdb_headers(root: Path) -> list[Path]:
+    """Every path named *.hea under root, files or not: a folder or a broken link
+    named like a header is listed too, so that its record fails with the reason
+    instead of vanishing."""
     headers = sorted(root.rglob("*.hea"))
     if not headers:
         raise DatasetError(f"{root}: no WFDB header (.hea) files found")
@@ -220,15 +315,16 @@ def iter_challenge(root: Path) -> Iterator[SourceRecord]:
         codes = tuple(
             code.strip() for code in fields.get("dx", "").split(",") if code.strip()
         )
+        path = _record_path(header)
         yield SourceRecord(
-            path=header.with_suffix(""),
-            record_id=header.stem,
+            path=path,
+            record_id=path.name,
             dataset="challenge",
             labels=codes,
             rhythm=_first_rhythm(codes, SNOMED_RHYTHM),
             normal=(codes == (SNOMED_SINUS_RHYTHM,)) if codes else None,
-            age=_parse_age(fields.get("age")),
             sex=_parse_sex(fields.get("sex")),
+            **_age_fields(fields.get("age")),
         )
 
 
@@ -241,7 +337,7 @@ def iter_ludb(root: Path) -> Iterator[SourceRecord]:
     folder = root / "records" if (root / "records").is_dir() else root
     for header in _wfdb_headers(folder):
         fields = _header_fields(header)
-        lines = header.read_text(errors="replace").splitlines()
+        lines = _header_text(header).splitlines()
         diagnoses: list[str] = []
         if any("<diagnoses>" in line for line in lines):
             start = next(i for i, line in enumerate(lines) if "<diagnoses>" in line)
@@ -257,15 +353,16 @@ def iter_ludb(root: Path) -> Iterator[SourceRecord]:
             if not d.lower().startswith(("rhythm", "electric axis"))
         ]
         rhythm = rhythm_from_text(rhythm_lines)
+        path = _record_path(header)
         yield SourceRecord(
-            path=header.with_suffix(""),
-            record_id=header.stem,
+            path=path,
+            record_id=path.name,
             dataset="ludb",
             labels=tuple(diagnoses),
             rhythm=rhythm,
             normal=(rhythm in _SINUS and not findings) if diagnoses else None,
-            age=_parse_age(fields.get("age")),
             sex=_parse_sex(fields.get("sex")),
+            **_age_fields(fields.get("age")),
         )
 
 
@@ -275,35 +372,72 @@ def iter_folder(root: Path) -> Iterator[SourceRecord]:
         yield replace(record, dataset=root.resolve().name)
 
 
+_TRUE = frozenset({"1", "true", "yes"})
+_FALSE = frozenset({"0", "false", "no"})
+
+
 def read_labels_csv(path: Path) -> dict[str, dict[str, str]]:
     """A labels CSV keyed by record name: `record` plus any of labels, rhythm,
-    normal, age, sex (labels separated by semicolons)."""
-    rows = _read_csv(_require(path, "labels CSV"))
-    if rows and "record" not in rows[0]:
-        raise DatasetError(
-            f"{path}: needs a 'record' column; found {', '.join(rows[0])}"
-        )
-    return {row["record"].strip(): row for row in rows}
+    normal, age, sex (labels separated by semicolons).
+
+    Every row is checked here, before any record is read, so that a bad file is
+    one LabelsError naming the file and line and nothing is half imported.
+    """
+    try:
+        header, rows = _read_table(_require(path, "labels CSV"))
+    except LabelsError:
+        raise
+    except DatasetError as exc:
+        raise LabelsError(str(exc)) from None
+    if not header:
+        raise LabelsError(f"{path} is empty; needs a header row with a 'record' column")
+    if "record" not in header:
+        raise LabelsError(f"{path}: needs a 'record' column; found {', '.join(header)}")
+    by_record: dict[str, dict[str, str]] = {}
+    first_line: dict[str, int] = {}
+    for line, row in rows:
+        problem = _labels_row_problem(row)
+        name = row["record"].strip()
+        if not problem and name in first_line:
+            problem = f"record {name} is already on line {first_line[name]}"
+        if problem:
+            raise LabelsError(f"{path} line {line}: {problem}")
+        by_record[name], first_line[name] = row, line
+    return by_record
+
+
+def _labels_row_problem(row: dict[str, str]) -> str:
+    """Why a labels CSV row cannot be applied as written, or ""."""
+    if not row["record"].strip():
+        return "empty record name"
+    rhythm = row.get("rhythm", "").strip()
+    if rhythm and rhythm not in RHYTHMS:
+        return f"unknown rhythm {rhythm!r}; allowed: {', '.join(RHYTHMS)}"
+    normal = row.get("normal", "").strip()
+    if normal and normal.lower() not in _TRUE | _FALSE:
+        return f"normal {normal!r}; allowed: 1, 0, true, false, yes, no or empty"
+    age_problem = _read_age(row.get("age"))[1]
+    if age_problem:
+        return f"{age_problem} (or empty)"
+    return ""
 
 
 def _apply_labels(record: SourceRecord, row: dict[str, str]) -> SourceRecord:
+    """A record with the labels CSV's non-empty values (checked by read_labels_csv)."""
     changes: dict[str, object] = {}
     if row.get("labels", "").strip():
         labels = tuple(s.strip() for s in row["labels"].split(";") if s.strip())
         changes["labels"] = labels
         changes["rhythm"] = rhythm_from_text(labels)
     if row.get("rhythm", "").strip():
-        rhythm = row["rhythm"].strip()
-        if rhythm not in RHYTHMS:
-            raise DatasetError(
-                f"labels CSV: record {record.record_id}: unknown rhythm {rhythm!r}; "
-                f"allowed: {', '.join(RHYTHMS)}"
-            )
-        changes["rhythm"] = rhythm
+        changes["rhythm"] = row["rhythm"].strip()
     if row.get("normal", "").strip():
-        changes["normal"] = row["normal"].strip().lower() in {"1", "true", "yes"}
+        changes["normal"] = row["normal"].strip().lower() in _TRUE
     if row.get("age", "").strip():
         changes["age"] = _parse_age(row["age"])
+        changes["warnings"] = tuple(
+            w for w in record.warnings if not w.startswith("age ")
+        )
     if row.get("sex", "").strip():
         changes["sex"] = _parse_sex(row["sex"])
     return replace(record, **changes)
@@ -378,7 +512,7 @@ def detect_format(root: str | Path) -> str | None:
     headers = sorted(root.glob("*.hea")) or sorted(root.glob("records/*.hea"))
     if not headers:
         return None
-    text = headers[0].read_text(errors="replace")
+    text = next((t for t in map(_header_text, headers) if t), "")
     if "<diagnoses>" in text:
         return "ludb"
     if re.search(r"^#\s*Dx\s*:", text, flags=re.MULTILINE):

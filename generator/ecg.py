@@ -38,6 +38,8 @@ DURATION_S = 10.0
 BANDPASS_HZ = (0.5, 40.0)  # removes baseline wander, keeps the diagnostic band
 FILTER_ORDER = 2  # per direction; sosfiltfilt doubles it
 CLIP_MV = 5.0  # beyond any physiological surface ECG amplitude at rest
+# Above any ECG recorder's rate; keeps the 10-s window and the resampler small.
+MAX_FS = 20_000.0
 
 MAX_INTERPOLATED_GAP_S = 0.02  # isolated missing samples are bridged, runs rejected
 FLAT_LINE_MV = 0.01  # a lead whose whole window spans less than this is flat
@@ -65,6 +67,10 @@ _LEAD_ALIASES = {name.lower(): name for name in LEADS} | {
 }
 
 
+_WFDB_NAME = re.compile(r"[-\w]+")  # what wfdb accepts as a record name
+_FS_TEXT = re.compile(r"\d+\.?\d*|\.\d+")  # a WFDB frequency: digits, one point
+
+
 class EcgError(ValueError):
     """A record that cannot be put into canonical form; says which and why."""
 
@@ -76,7 +82,7 @@ class EcgError(ValueError):
 
 @dataclass(frozen=True)
 class RawEcg:
-    """A record as read from disk: 12 leads in canonical order, mV, source rate."""
+    """Samples read from a record (a window or all): 12 leads in order, mV, its rate."""
 
     record: str
     signal: np.ndarray = field(repr=False)  # (12, N) float64, millivolts
@@ -155,36 +161,168 @@ def map_leads(
     return np.stack([np.asarray(found[lead], dtype=np.float64) for lead in LEADS])
 
 
-def read_wfdb(path: str | Path) -> RawEcg:
-    """Read a WFDB record (path without extension) into 12 canonical leads in mV."""
+def _header_path(record: Path) -> Path:
+    """The header of a record path: ``rec.v2`` -> ``rec.v2.hea`` (not ``rec.hea``)."""
+    return record.with_name(record.name + ".hea")
+
+
+def _file_problem(path: Path, root: Path) -> str | None:
+    """Why ``path`` cannot be read as a file of the dataset at ``root``, or None."""
+    if path.is_symlink() and not path.exists():
+        return "is a broken or looping symbolic link"
+    if path.is_dir():
+        return "is a folder, not a file"
+    if not path.is_file():
+        return "not found"
+    resolved = path.resolve()
+    if not resolved.is_relative_to(root.resolve()):
+        return f"resolves to {resolved}, outside the dataset folder {root}"
+    return None
+
+
+def _record_line(text: str) -> list[str]:
+    """Fields of a header's record line, the first line that is not a comment."""
+    for line in text.splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            return line.split()
+    return []
+
+
+def _header_fs(fields: list[str], *, record: str) -> float:
+    """The sampling frequency the record line states, checked.
+
+    wfdb reads a missing or unparsable frequency (``nan``, ``-500``) as the WFDB
+    default of 250 Hz; a record on a guessed time base must fail instead.
+    """
+    if len(fields) < 3:
+        raise EcgError(
+            record,
+            "header gives no sampling frequency (WFDB would read 250 Hz); "
+            "write it after the number of signals",
+        )
+    text = re.split(r"[/(]", fields[2], maxsplit=1)[0]
+    fs = float(text) if _FS_TEXT.fullmatch(text) else math.nan
+    if not (math.isfinite(fs) and fs > 0):
+        raise EcgError(
+            record,
+            f"header sampling frequency {text!r} is not a positive finite number "
+            "of Hz (WFDB would read 250 Hz)",
+        )
+    return fs
+
+
+def read_wfdb(
+    path: str | Path,
+    *,
+    root: str | Path | None = None,
+    start_s: float = 0.0,
+    duration_s: float | None = None,
+    min_fs: float = CANONICAL_FS,
+) -> RawEcg:
+    """Read a WFDB record (path without extension) into 12 canonical leads in mV.
+
+    Only the samples of [start_s, start_s + duration_s) are read from disk (the
+    whole record from ``start_s`` when ``duration_s`` is None). The header and
+    every signal file it names must resolve, after symbolic links, inside
+    ``root`` (default: the header's folder). The header's sampling frequency must
+    be stated, finite and within [min_fs, MAX_FS].
+    """
     import wfdb  # slow import; only readers of files pay for it
 
     path = Path(path)
+    if path.name.endswith(".hea"):
+        path = path.with_name(path.name[: -len(".hea")])
     record = str(path)
-    header = path.with_suffix(".hea") if path.suffix != ".hea" else path
-    path = header.with_suffix("")
-    if not header.is_file():
-        raise EcgError(record, f"header file {header.name} not found")
+    header = _header_path(path)
+    root = Path(root) if root is not None else header.parent
+    problem = _file_problem(header, root)
+    if problem:
+        raise EcgError(record, f"header file {header.name} {problem}")
+    if not _WFDB_NAME.fullmatch(path.name):
+        raise EcgError(
+            record,
+            f"record name {path.name!r} is not a WFDB record name "
+            "(letters, digits, '_' and '-' only)",
+        )
+    try:
+        text = header.read_text(errors="replace")
+    except OSError as exc:
+        raise EcgError(record, f"header file {header.name} unreadable: {exc}") from exc
+    fields = _record_line(text)
+    if not fields:
+        raise EcgError(record, "corrupt header: no record line")
+    named = fields[0].split("/")[0]
+    if named != path.name:
+        raise EcgError(
+            record,
+            f"header {header.name} describes record {named!r}, not {path.name!r}",
+        )
     try:
         rec = wfdb.rdheader(str(path))
     except Exception as exc:  # wfdb raises bare Exceptions for malformed headers
         raise EcgError(record, f"corrupt header: {exc}") from exc
-    if not rec.sig_name or not rec.fs:
-        raise EcgError(record, "corrupt header: no signals or no sampling frequency")
+    fs = _header_fs(fields, record=record)
+    if fs < min_fs:
+        raise EcgError(
+            record,
+            f"sampling frequency {fs:g} Hz is too low: need at least {min_fs:g} Hz "
+            "(the pool's rate), as upsampling would invent the missing band",
+        )
+    if fs > MAX_FS:
+        raise EcgError(
+            record,
+            f"sampling frequency {fs:g} Hz is too high: ECGs are read up to "
+            f"{MAX_FS:g} Hz",
+        )
+    if isinstance(rec, wfdb.MultiRecord):
+        raise EcgError(record, "multi-segment records are not supported")
+    if not rec.sig_name:
+        raise EcgError(record, "corrupt header: no signals")
+    if not (rec.fs and math.isclose(rec.fs, fs, rel_tol=1e-6)):
+        raise EcgError(
+            record, f"corrupt header: wfdb reads {rec.fs} Hz where it says {fs:g} Hz"
+        )
     for file_name in sorted(set(rec.file_name or [])):
-        if not (path.parent / file_name).is_file():
-            raise EcgError(record, f"signal file {file_name} not found")
+        problem = _file_problem(path.parent / file_name, root)
+        if problem:
+            raise EcgError(record, f"signal file {file_name} {problem}")
+
+    first = int(round(start_s * fs))
+    n_window = None if duration_s is None else int(round(duration_s * fs))
+    length, whole = rec.sig_len, None
     try:
-        rec = wfdb.rdrecord(str(path), physical=True)
+        if length is None:
+            # wfdb refuses a bounded read of a header without a length; a whole
+            # read infers the length from the size of the signal file.
+            rec = wfdb.rdrecord(str(path), physical=True)
+            whole = np.empty((0, 0)) if rec.p_signal is None else rec.p_signal
+            length = whole.shape[0]
+        stop = length if n_window is None else first + n_window
+        if first >= length or stop > length:
+            raise _too_short(record, length / fs, start_s, duration_s)
+        if whole is None:
+            rec = wfdb.rdrecord(str(path), sampfrom=first, sampto=stop, physical=True)
+            whole, first, stop = rec.p_signal, 0, stop - first
+        signal = np.asarray(whole[first:stop], dtype=np.float64).T  # (n_ch, n_window)
+    except EcgError:
+        raise
     except Exception as exc:
         raise EcgError(record, f"unreadable signal: {exc}") from exc
-    signal = np.asarray(rec.p_signal, dtype=np.float64).T  # (n_channels, N)
     mapped = map_leads(signal, list(rec.sig_name), list(rec.units), record=record)
     return RawEcg(
         record=record,
         signal=mapped,
-        fs=float(rec.fs),
+        fs=fs,
         comments=tuple(rec.comments or ()),
+    )
+
+
+def _too_short(
+    record: str, available_s: float, start_s: float, duration_s: float | None
+) -> EcgError:
+    needs = f"needs {duration_s:g} s" if duration_s is not None else "needs samples"
+    return EcgError(
+        record, f"record too short: {available_s:.2f} s, {needs} from {start_s:g} s"
     )
 
 
@@ -279,17 +417,23 @@ def canonicalize(
 def load_canonical(
     path: str | Path,
     *,
+    root: str | Path | None = None,
     target_fs: int = CANONICAL_FS,
     start_s: float = 0.0,
     duration_s: float = DURATION_S,
 ) -> np.ndarray:
-    """Read a WFDB record and return its canonical float32 (12, L) form."""
-    raw = read_wfdb(path)
+    """Read a WFDB record and return its canonical float32 (12, L) form.
+
+    Only the window is read from disk; ``root`` is the dataset folder every file
+    of the record must lie in (see :func:`read_wfdb`).
+    """
+    raw = read_wfdb(
+        path, root=root, start_s=start_s, duration_s=duration_s, min_fs=target_fs
+    )
     return canonicalize(
         raw.signal,
         raw.fs,
         target_fs=target_fs,
-        start_s=start_s,
         duration_s=duration_s,
         record=raw.record,
     )

@@ -568,15 +568,20 @@ def time_sections(time: dict) -> list[Section]:
 
 
 def progress_sections(progress: dict) -> list[Section]:
+    title = f"Progress: {progress['answered']} of {progress['total']} answers"
+    skipped = progress.get("skipped", 0)
+    if skipped:
+        title += f" ({skipped} skipped: ECG files missing)"
     return [
         Section(
             "progress",
-            f"Progress: {progress['answered']} of {progress['total']} answers",
+            title,
             tables=[
                 (
                     "Per reader",
                     Table(
-                        ["reader", "site", "experience", "answered", "assigned"],
+                        ["reader", "site", "experience", "answered", "assigned"]
+                        + (["skipped"] if skipped else []),
                         [
                             [
                                 r["reader"],
@@ -585,6 +590,7 @@ def progress_sections(progress: dict) -> list[Section]:
                                 str(r["answered"]),
                                 str(r["total"]),
                             ]
+                            + ([str(r.get("skipped", 0))] if skipped else [])
                             for r in progress["per_reader"]
                         ],
                     ),

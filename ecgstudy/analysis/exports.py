@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterable
 
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -19,6 +20,8 @@ from ecgstudy.analysis.selectors import (
 from ecgstudy.studies.models import Study
 
 DEFAULT_BOOTSTRAP_DRAWS = 2000
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def study_report(
@@ -35,13 +38,33 @@ def report_json(report: dict) -> str:
     return json.dumps(report, indent=2, allow_nan=False) + "\n"
 
 
+def spreadsheet_safe(value: object) -> object:
+    """A CSV cell that a spreadsheet shows and never runs.
+
+    Text that starts like a formula gets a leading single quote, OWASP's rule
+    against CSV injection: a reader's comment "=HYPERLINK(...)" is a live link
+    in Excel otherwise. Numbers, booleans and None are written as they are, so
+    -0.5 stays a number; only text is quoted, even text that looks numeric.
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def rows_csv(rows: Iterable[dict], *, columns: list[str]) -> str:
+    """Rows as CSV for people to open in a spreadsheet: every cell made safe."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(
+        {key: spreadsheet_safe(value) for key, value in row.items()} for row in rows
+    )
+    return buffer.getvalue()
+
+
 def judgments_csv(*, study: Study) -> str:
     """Every judgment as one tidy row; readers appear only by pseudonym."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(study_judgment_rows(study=study))
-    return buffer.getvalue()
+    return rows_csv(study_judgment_rows(study=study), columns=EXPORT_COLUMNS)
 
 
 def plotly_js() -> str:

@@ -28,6 +28,7 @@ from ecgstudy.analysis.stats import (
 )
 
 OTHER = "other"  # the diagnosis code that covers every rhythm no other code names
+ORIGINS = ("real", "synthetic")  # the answers to the real-or-synthetic question
 FIRST, REPEAT = 1, 2
 
 
@@ -81,7 +82,8 @@ class StudyInfo:
     ask_quality: bool
     n_real: int  # counted cases
     n_synthetic: int
-    progress: list[dict] = field(default_factory=list)  # reader, answered, total
+    # reader, site, experience, answered, total and skipped (ECG files missing)
+    progress: list[dict] = field(default_factory=list)
 
 
 def _num(value) -> float | None:
@@ -266,8 +268,20 @@ def detection_report(
 # Agreement
 
 
-def _codes(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    categories = sorted(set(values.tolist()) - {""})
+def question_categories(column: str, info: StudyInfo) -> list[str]:
+    """Every answer the question offers, chosen or not: chance agreement (Gwet's
+    AC1) depends on how many there are. The diagnosis question offers the study's
+    options; a combination chosen where several are allowed is one more."""
+    if column == "answer":
+        return list(ORIGINS)
+    return [code for code, _ in info.diagnosis_options]
+
+
+def _codes(values: np.ndarray, offered: list[str]) -> tuple[np.ndarray, list[str]]:
+    """Answers as category numbers (NaN where unanswered), and the categories: the
+    ``offered`` ones in their order, then any other answer seen."""
+    seen = set(values.tolist()) - {""}
+    categories = list(offered) + sorted(seen - set(offered))
     index = {c: i for i, c in enumerate(categories)}
     return np.array([index.get(v, np.nan) for v in values], dtype=float), categories
 
@@ -285,9 +299,9 @@ def _case_by_reader(table: StudyTable, values: np.ndarray) -> tuple[np.ndarray, 
     return matrix, readers
 
 
-def _agreement(table: StudyTable, column: str) -> dict | None:
+def _agreement(table: StudyTable, column: str, offered: list[str]) -> dict | None:
     first = table.select((table.round == FIRST) & (getattr(table, column) != ""))
-    codes, categories = _codes(getattr(first, column))
+    codes, categories = _codes(getattr(first, column), offered)
     if not len(first):
         return None
     matrix, readers = _case_by_reader(first, codes)
@@ -332,11 +346,11 @@ def _agreement(table: StudyTable, column: str) -> dict | None:
     }
 
 
-def _intra_reader(table: StudyTable, column: str) -> dict | None:
+def _intra_reader(table: StudyTable, column: str, offered: list[str]) -> dict | None:
     """Agreement of each reader with themselves on the cases shown twice."""
     values = getattr(table, column)
     answered = values != ""
-    codes, categories = _codes(values)
+    codes, categories = _codes(values, offered)
     rows, all_first, all_second = [], [], []
     for reader in sorted(set(table.reader.tolist())):
         mine = (table.reader == reader) & answered
@@ -388,9 +402,10 @@ def agreement_report(table: StudyTable, info: StudyInfo) -> dict:
         ("diagnosis", info.ask_diagnosis),
     ):
         if asked:
+            offered = question_categories(column, info)
             report[column] = {
-                "between_readers": _agreement(table, column),
-                "within_readers": _intra_reader(table, column),
+                "between_readers": _agreement(table, column, offered),
+                "within_readers": _intra_reader(table, column, offered),
             }
     return report
 
@@ -529,6 +544,7 @@ def build_report(
     """Every figure of the study report as JSON-ready dicts."""
     answered = sum(row["answered"] for row in info.progress)
     total = sum(row["total"] for row in info.progress)
+    skipped = sum(row.get("skipped", 0) for row in info.progress)
     return {
         "study": {
             "name": info.name,
@@ -541,6 +557,7 @@ def build_report(
         "progress": {
             "answered": answered,
             "total": total,
+            "skipped": skipped,
             "per_reader": info.progress,
         },
         "detection": detection_report(table, info, n_boot=n_boot, seed=seed),

@@ -138,6 +138,7 @@ def study_table(*, study: Study) -> tuple[StudyTable, StudyInfo]:
             "experience": row.participation.reader.experience,
             "answered": row.progress.answered,
             "total": row.progress.total,
+            "skipped": row.progress.skipped,
         }
         for row in sorted(rows_by_reader, key=lambda row: row.participation.pk)
     ]

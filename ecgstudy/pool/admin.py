@@ -31,7 +31,15 @@ class EcgRecordAdmin(admin.ModelAdmin):
         "fs",
         "created_at",
     )
-    list_filter = ("origin", "dataset", "rhythm", "normal", "sex", "generation_job")
+    list_filter = (
+        "origin",
+        "dataset",
+        "rhythm",
+        "normal",
+        "sex",
+        "generation_job",
+        ("files_missing_since", admin.EmptyFieldListFilter),
+    )
     search_fields = ("source_id", "dataset")
     list_per_page = 50
     fieldsets = (
@@ -53,7 +61,15 @@ class EcgRecordAdmin(admin.ModelAdmin):
         ),
         (
             "Signal",
-            {"fields": ("fs", "n_samples", "signal_sha256", "created_at")},
+            {
+                "fields": (
+                    "fs",
+                    "n_samples",
+                    "signal_sha256",
+                    "created_at",
+                    "files_missing_since",
+                )
+            },
         ),
         (
             "Provenance (synthetic ECGs)",
@@ -69,7 +85,7 @@ class EcgRecordAdmin(admin.ModelAdmin):
             },
         ),
     )
-    readonly_fields = ("checkpoint", "sampling")
+    readonly_fields = ("checkpoint", "sampling", "files_missing_since")
 
     @admin.display(description="checkpoint")
     def checkpoint(self, obj: EcgRecord) -> str:
@@ -112,7 +128,10 @@ class EcgRecordAdmin(admin.ModelAdmin):
         return record
 
     def sheet_view(self, request, pk: int) -> HttpResponse:
-        svg = record_sheet_svg(record=self._viewable(request, pk))
+        try:
+            svg = record_sheet_svg(record=self._viewable(request, pk))
+        except FileNotFoundError:
+            raise Http404("the sheet's file is missing from storage") from None
         if not svg:
             raise Http404("sheet not rendered")
         response = HttpResponse(svg, content_type="image/svg+xml")
@@ -121,9 +140,11 @@ class EcgRecordAdmin(admin.ModelAdmin):
 
     def signal_view(self, request, pk: int) -> HttpResponse:
         record = self._viewable(request, pk)
-        response = HttpResponse(
-            record_signal_bytes(record=record), content_type="application/octet-stream"
-        )
+        try:
+            payload = record_signal_bytes(record=record)
+        except FileNotFoundError:
+            raise Http404("the signal's file is missing from storage") from None
+        response = HttpResponse(payload, content_type="application/octet-stream")
         filename = f"{record.dataset}-{record.source_id}.npz"
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response

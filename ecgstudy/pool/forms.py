@@ -1,19 +1,21 @@
 """Forms of the pool's admin pages."""
 
+from pathlib import Path
+
 from django import forms
 from django.conf import settings
 
 from ecgstudy.pool.models import GenerationJob
+from ecgstudy.pool.selectors import available_checkpoints
 from ecgstudy.pool.services import generation_request_check, parse_label_counts
 
 
 class GenerationJobForm(forms.Form):
     """What a researcher asks of the generator: checkpoint, counts, sampler."""
 
-    checkpoint = forms.CharField(
-        max_length=500,
-        widget=forms.TextInput(attrs={"size": 70}),
-        help_text="Path of a generator checkpoint on the workers' file system.",
+    checkpoint = forms.ChoiceField(
+        help_text="A generator checkpoint from the checkpoint folder "
+        "(GENERATOR_CHECKPOINT_DIR), at the same path on every worker.",
     )
     per_label = forms.CharField(
         label="ECGs per label",
@@ -33,7 +35,18 @@ class GenerationJobForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["checkpoint"].initial = str(settings.GENERATOR_CHECKPOINT)
+        folder = Path(settings.GENERATOR_CHECKPOINT_DIR).resolve()
+        field = self.fields["checkpoint"]
+        field.choices = [
+            (str(path), str(path.relative_to(folder)))
+            for path in available_checkpoints()
+        ]
+        field.initial = str(Path(settings.GENERATOR_CHECKPOINT).resolve())
+        if not field.choices:
+            field.help_text = (
+                f"No checkpoint (*.pt) found in {folder}: put one there or point "
+                "GENERATOR_CHECKPOINT_DIR at the folder that holds them."
+            )
 
     def clean_per_label(self):
         try:

@@ -141,6 +141,12 @@ class EcgRecord(models.Model):
     generation_seed = models.BigIntegerField(
         null=True, blank=True, help_text="Seed of the chunk that drew this ECG."
     )
+    files_missing_since = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When a reader's case page found neither its sheet nor its signal "
+        "in storage; readers skip its unanswered cases while this is set.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

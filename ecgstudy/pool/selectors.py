@@ -1,8 +1,10 @@
 """Reads of the pool beyond a simple get: signals and sheets from storage."""
 
 import io
+from pathlib import Path
 
 import numpy as np
+from django.conf import settings
 from django.core.files.storage import default_storage
 
 from ecgstudy.pool.models import EcgRecord
@@ -30,3 +32,24 @@ def record_sheet_svg(*, record: EcgRecord) -> bytes:
 
 def records_without_sheet():
     return EcgRecord.objects.filter(sheet="")
+
+
+def available_checkpoints() -> list[Path]:
+    """The generator checkpoints (``*.pt``) under GENERATOR_CHECKPOINT_DIR.
+
+    Only files that are inside the folder after following links are listed: the
+    admin's generation form offers these and accepts nothing else, so a form can
+    never be used to probe or read other files of the server.
+    """
+    folder = Path(settings.GENERATOR_CHECKPOINT_DIR).resolve()
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in sorted(folder.rglob("*.pt")):
+        try:
+            resolved = path.resolve(strict=True)
+        except (OSError, RuntimeError):
+            continue
+        if resolved.is_file() and resolved.is_relative_to(folder):
+            found.append(path)
+    return found

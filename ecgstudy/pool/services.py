@@ -25,7 +25,7 @@ from ecgstudy.pool.models import (
     Rhythm,
 )
 from ecgstudy.pool.render import render_sheet
-from ecgstudy.pool.selectors import record_signal
+from ecgstudy.pool.selectors import record_sheet_svg, record_signal
 from generator.datasets import SourceRecord, iter_records
 from generator.ecg import LEADS, EcgError, load_canonical
 
@@ -41,6 +41,8 @@ class ImportSummary:
     imported: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (record, reason)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (record, reason)
+    # Imported records with a label stored as unknown: (record, what and why)
+    warned: list[tuple[str, str]] = field(default_factory=list)
     dry_run: bool = False
 
 
@@ -121,8 +123,11 @@ def ecg_import(
     """Import the WFDB records of a dataset folder into the pool in canonical form.
 
     Records already in the pool (same dataset and source id) are skipped, so a
-    second run adds nothing. Each chunk is written in one transaction with its
-    files; a crash leaves whole chunks only.
+    second run adds nothing. A record that cannot be read fails alone with its
+    reason; every file it names must lie inside ``root``. Each chunk is written
+    in one transaction with its files; a crash leaves whole chunks only. A bad
+    labels CSV raises ``generator.datasets.LabelsError`` (a ValueError) before
+    anything is written.
     """
     if sources is None:
         sources = list(iter_records(root, fmt, labels_csv=labels_csv, dataset=dataset))
@@ -137,11 +142,12 @@ def ecg_import(
         else:
             seen.add(key)
             try:
-                signal = load_canonical(source.path, target_fs=fs)
+                signal = load_canonical(source.path, root=root, target_fs=fs)
             except EcgError as exc:
                 summary.failed.append((name, exc.reason))
             else:
                 chunk.append(_Prepared(source, signal, render_sheet(signal, fs)))
+                summary.warned.extend((name, text) for text in source.warnings)
         if on_record is not None:
             on_record(source)
         if len(chunk) >= chunk_size:
@@ -157,15 +163,68 @@ def _flush(chunk: list[_Prepared], *, fs: int, dry_run: bool) -> int:
     return len(chunk)
 
 
-def record_render_sheet(*, record: EcgRecord) -> None:
-    """(Re-)render a record's sheet from its stored signal and store it."""
+def record_render_sheet(*, record: EcgRecord) -> str:
+    """(Re-)render a record's sheet from its stored signal, store it, return it.
+
+    Raises FileNotFoundError if the signal is not in storage. A record whose
+    files were found missing is whole again once this succeeds.
+    """
     svg = render_sheet(record_signal(record=record), record.fs)
     old = record.sheet.name if record.sheet else ""
     with _files_removed_on_error() as saved, transaction.atomic():
         record.sheet = _save_file("sheets", ".svg", svg.encode(), saved)
-        record.save(update_fields=["sheet"])
+        record.files_missing_since = None
+        record.save(update_fields=["sheet", "files_missing_since"])
     if old:
         transaction.on_commit(lambda: default_storage.delete(old))
+    return svg
+
+
+def record_sheet_ensure(*, record: EcgRecord) -> bytes | None:
+    """The record's sheet for a reader's case page, even if its file is gone.
+
+    A sheet missing from storage is drawn again from the signal by the renderer
+    of the import (``record_render_sheet``), stored again and served, with a
+    warning in the log. If the signal is gone too, the record is marked
+    ``files_missing_since``, which makes every reader skip its unanswered cases
+    (see ``studies.selectors``), an error is logged and None is returned.
+    """
+    try:
+        svg = record_sheet_svg(record=record)
+    except FileNotFoundError:
+        svg = b""
+    if svg:
+        return svg
+    lost = record.sheet.name
+    with transaction.atomic():
+        locked = EcgRecord.objects.select_for_update().get(pk=record.pk)
+        if locked.sheet.name != lost:  # another request has just redrawn it
+            record.sheet = locked.sheet
+            return record_sheet_svg(record=locked)
+        try:
+            svg = record_render_sheet(record=locked)
+        except FileNotFoundError:
+            locked.files_missing_since = locked.files_missing_since or timezone.now()
+            locked.save(update_fields=["files_missing_since"])
+            record.files_missing_since = locked.files_missing_since
+            logger.error(
+                "ECG record %s: neither its sheet %r nor its signal %r is in "
+                "storage; readers skip its cases until the files are restored and "
+                "its sheet rendered again (manage.py render_sheets --force)",
+                record.pk,
+                lost,
+                record.signal.name,
+            )
+            return None
+    record.sheet, record.files_missing_since = locked.sheet, None
+    logger.warning(
+        "ECG record %s: its sheet %r was not in storage; redrawn from the signal "
+        "and stored as %r",
+        record.pk,
+        lost,
+        record.sheet.name,
+    )
+    return svg.encode()
 
 
 # Synthetic ECGs -----------------------------------------------------------------

@@ -25,7 +25,12 @@ from ecgstudy.studies.models import (
     Reader,
     Study,
 )
-from ecgstudy.studies.selectors import study_progress, study_ratio, with_progress
+from ecgstudy.studies.selectors import (
+    skipped_assignments,
+    study_progress,
+    study_ratio,
+    with_progress,
+)
 from ecgstudy.studies.services import (
     invitation_create,
     participation_create,
@@ -154,7 +159,12 @@ class StudyAdmin(admin.ModelAdmin):
             .prefetch_related("quotas")  # the "cases" column
             .annotate(
                 n_readers=Count("participations", distinct=True),
-                n_total=Count("participations__assignments", distinct=True),
+                n_total=Count("participations__assignments", distinct=True)
+                - Count(
+                    "participations__assignments",
+                    filter=skipped_assignments("participations__assignments__"),
+                    distinct=True,
+                ),
                 n_answered=Count(
                     "participations__assignments__judgment", distinct=True
                 ),
@@ -448,7 +458,8 @@ class ReaderAdmin(admin.ModelAdmin):
         messages.success(
             request,
             format_html(
-                "Invitation for {} (works once, for 14 days; it is shown only now): "
+                "Invitation for {} (works once, for 14 days, and replaces any older "
+                "link; it is shown only now): "
                 '<a href="{}">{}</a>',
                 reader,
                 _invitation_link(request, token),
@@ -459,8 +470,12 @@ class ReaderAdmin(admin.ModelAdmin):
     @admin.action(description="Create a new invitation link")
     def new_invitation(self, request, queryset):
         for reader in queryset.select_related("user"):
-            _, token = invitation_create(reader=reader, created_by=request.user)
-            self._announce(request, reader, token)
+            try:
+                _, token = invitation_create(reader=reader, created_by=request.user)
+            except ValidationError as exc:
+                self.message_user(request, exc.messages[0], messages.ERROR)
+            else:
+                self._announce(request, reader, token)
 
 
 @admin.register(Invitation)

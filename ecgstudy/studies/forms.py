@@ -162,6 +162,12 @@ class JudgmentForm(forms.Form):
             raise forms.ValidationError(
                 "This study does not ask: " + ", ".join(unexpected[:5]) + "."
             )
+        for question in self.questions:
+            values = self.data.getlist(question.name)
+            if question.kind != "checkbox" and len(values) > 1:
+                self.add_error(question.name, "Give one answer to this question.")
+            elif len(values) != len(set(values)):
+                self.add_error(question.name, "Give each answer once.")
         return data
 
     def rows(self) -> list[QuestionRow]:
@@ -254,7 +260,8 @@ class ReaderAddForm(forms.Form):
     user = forms.ModelChoiceField(
         queryset=get_user_model().objects.none(),
         required=False,
-        help_text="An existing user; leave empty to create a new one below.",
+        help_text="An existing ordinary (non-staff, active) user; leave empty to "
+        "create a new one below.",
     )
     username = forms.CharField(max_length=150, required=False)
     email = forms.EmailField(required=False)
@@ -270,7 +277,11 @@ class ReaderAddForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["user"].queryset = (
-            get_user_model().objects.filter(reader__isnull=True).order_by("username")
+            get_user_model()
+            .objects.filter(
+                reader__isnull=True, is_staff=False, is_superuser=False, is_active=True
+            )
+            .order_by("username")
         )
 
     def clean(self):

@@ -61,9 +61,11 @@ class Reader(models.Model):
 
 
 class Invitation(models.Model):
-    """A one-time link with which a new reader sets a password.
+    """A one-time link with which a reader sets a password.
 
     Only the SHA-256 of the link's token is stored; the link itself is shown once.
+    Only the newest link of a reader works; it never opens a staff, superuser or
+    deactivated account.
     """
 
     reader = models.ForeignKey(
@@ -80,6 +82,9 @@ class Invitation(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a newer link for the reader replaced it."
+    )
 
     class Meta:
         ordering = ["-created_at"]

@@ -13,11 +13,30 @@ from ecgstudy.studies.models import Assignment, Judgment, Participation, Study
 OPEN = Study.Status.LAUNCHED
 
 
+def skipped_assignments(prefix: str = "") -> Q:
+    """Assignments readers skip: unanswered, and their ECG's files were found
+    missing from storage (see ``pool.services.record_sheet_ensure``).
+
+    ``prefix`` is the path to the assignment, e.g. "assignments__" from a
+    participation.
+    """
+    return Q(
+        **{
+            f"{prefix}judgment__isnull": True,
+            f"{prefix}case__record__files_missing_since__isnull": False,
+        }
+    )
+
+
 @dataclass(frozen=True)
 class Progress:
+    """Answers of a reader (or a study) out of ``total``, the assignments that can
+    still be answered or were; ``skipped`` ones (ECG files missing) are apart."""
+
     answered: int
     total: int
     last_answer_at: datetime | None = None
+    skipped: int = 0
 
     @property
     def percent(self) -> int:
@@ -29,9 +48,17 @@ class Progress:
 
 
 def with_progress(participations):
-    """Participations annotated with n_total, n_answered and last_answer_at."""
+    """Participations annotated with n_total, n_answered, n_skipped and
+    last_answer_at; n_total leaves out the skipped assignments."""
+
+    def n_skipped():
+        return Count(
+            "assignments", filter=skipped_assignments("assignments__"), distinct=True
+        )
+
     return participations.annotate(
-        n_total=Count("assignments", distinct=True),
+        n_skipped=n_skipped(),
+        n_total=Count("assignments", distinct=True) - n_skipped(),
         n_answered=Count("assignments__judgment", distinct=True),
         last_answer_at=Max("assignments__judgment__submitted_at"),
     )
@@ -42,6 +69,7 @@ def _progress(participation) -> Progress:
         answered=participation.n_answered,
         total=participation.n_total,
         last_answer_at=participation.last_answer_at,
+        skipped=participation.n_skipped,
     )
 
 
@@ -80,9 +108,12 @@ def reader_assignment(*, user, token: str) -> Assignment | None:
 
 
 def next_assignment(*, participation: Participation) -> Assignment | None:
-    """The first unanswered assignment in the reader's stored order."""
+    """The first unanswered assignment in the reader's stored order, skipping
+    those whose ECG's files are missing."""
     return (
-        participation.assignments.filter(judgment__isnull=True)
+        participation.assignments.filter(
+            judgment__isnull=True, case__record__files_missing_since__isnull=True
+        )
         .order_by("position")
         .first()
     )
@@ -100,7 +131,7 @@ class CaseCounter:
     number: int  # 1-based, among practice cases or among counted ones
     of: int
     answered: int  # of all assignments, for the progress bar
-    total: int
+    total: int  # without the skipped ones
 
 
 def case_counter(*, assignment: Assignment) -> CaseCounter:
@@ -108,6 +139,7 @@ def case_counter(*, assignment: Assignment) -> CaseCounter:
         total=Count("pk"),
         practice=Count("pk", filter=Q(case__practice=True)),
         answered=Count("judgment"),
+        skipped=Count("pk", filter=skipped_assignments()),
     )
     n_practice = counts["practice"]
     practice = assignment.position < n_practice
@@ -118,7 +150,7 @@ def case_counter(*, assignment: Assignment) -> CaseCounter:
         else assignment.position + 1 - n_practice,
         of=n_practice if practice else counts["total"] - n_practice,
         answered=counts["answered"],
-        total=counts["total"],
+        total=counts["total"] - counts["skipped"],
     )
 
 
@@ -155,6 +187,7 @@ def study_progress(*, study: Study) -> tuple[list[ReaderProgressRow], Progress]:
         answered=sum(r.progress.answered for r in rows),
         total=sum(r.progress.total for r in rows),
         last_answer_at=last,
+        skipped=sum(r.progress.skipped for r in rows),
     )
     return rows, overall
 

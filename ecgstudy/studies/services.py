@@ -67,22 +67,51 @@ def reader_create(
         return Reader.objects.create(user=user, site=site, experience=experience)
 
 
+def reader_account_problem(user) -> str | None:
+    """Why an account cannot read or be sent an invitation; None when it can.
+
+    Readers are ordinary accounts. An invitation sets a password, so one that
+    reached a staff or superuser account would hand it to whoever holds the link,
+    and one that reached a deactivated account would undo its deactivation.
+    """
+    if user.is_superuser or user.is_staff:
+        return f"{user} is staff: readers are ordinary accounts; no invitation"
+    if not user.is_active:
+        return f"{user} is deactivated: reactivate the account first, no invitation"
+    return None
+
+
 def invitation_create(
     *, reader: Reader, created_by=None, days: int = INVITATION_DAYS
 ) -> tuple[Invitation, str]:
-    """A one-time invitation; returns it and its token, which is stored only hashed."""
+    """A one-time invitation; returns it and its token, which is stored only hashed.
+
+    The reader's older links stop working. Raises ValidationError for an account
+    that must not be opened by a link (``reader_account_problem``).
+    """
+    problem = reader_account_problem(reader.user)
+    if problem:
+        raise ValidationError(problem)
     token = new_token()
-    invitation = Invitation.objects.create(
-        reader=reader,
-        token_sha256=token_digest(token),
-        created_by=created_by,
-        expires_at=timezone.now() + timedelta(days=days),
-    )
+    now = timezone.now()
+    with transaction.atomic():
+        Invitation.objects.filter(
+            reader=reader, used_at__isnull=True, revoked_at__isnull=True
+        ).update(revoked_at=now)
+        invitation = Invitation.objects.create(
+            reader=reader,
+            token_sha256=token_digest(token),
+            created_by=created_by,
+            expires_at=now + timedelta(days=days),
+        )
     return invitation, token
 
 
 def reader_add(*, user, site: str = "", experience: str = "") -> Reader:
-    """Make an existing user a reader."""
+    """Make an existing ordinary user a reader."""
+    problem = reader_account_problem(user)
+    if problem:
+        raise ValidationError(problem)
     if Reader.objects.filter(user=user).exists():
         raise ValidationError(f"{user} is a reader already")
     return Reader.objects.create(user=user, site=site, experience=experience)
@@ -100,13 +129,20 @@ def reader_invite(*, invited_by=None, **details) -> tuple[Reader, str]:
 
 
 def invitation_usable(*, token: str) -> Invitation | None:
-    """The invitation a token opens, if it exists, is unused and has not expired."""
+    """The invitation a token opens: unused, not replaced, not expired, and of an
+    account an invitation may open."""
     invitation = (
         Invitation.objects.select_related("reader__user")
-        .filter(token_sha256=token_digest(token), used_at__isnull=True)
+        .filter(
+            token_sha256=token_digest(token),
+            used_at__isnull=True,
+            revoked_at__isnull=True,
+        )
         .first()
     )
     if invitation is None or invitation.expires_at <= timezone.now():
+        return None
+    if reader_account_problem(invitation.reader.user):
         return None
     return invitation
 
@@ -114,23 +150,28 @@ def invitation_usable(*, token: str) -> Invitation | None:
 def invitation_accept(*, token: str, password: str):
     """Set the reader's password and spend the invitation; returns the user.
 
-    Raises ValidationError if the link is unknown, used or expired, or the password
-    is too weak. Two concurrent uses of one link: the second finds it spent.
+    Raises ValidationError if the link is unknown, used, replaced or expired, if
+    the account is staff or deactivated, or if the password is too weak. Two
+    concurrent uses of one link: the second finds it spent.
     """
     with transaction.atomic():
         invitation = invitation_usable(token=token)
         if invitation is not None:
             invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
-        if invitation is None or invitation.used_at is not None:
+        user = invitation.reader.user if invitation is not None else None
+        if (
+            invitation is None
+            or invitation.used_at
+            or invitation.revoked_at
+            or reader_account_problem(user)
+        ):
             raise ValidationError(
-                "This invitation link is not valid: it has been used or has expired. "
-                "Ask the study's researcher for a new one."
+                "This invitation link is not valid: it has been used, replaced by a "
+                "newer one or has expired. Ask the study's researcher for a new one."
             )
-        user = invitation.reader.user
         password_validation.validate_password(password, user)
         user.set_password(password)
-        user.is_active = True
-        user.save(update_fields=["password", "is_active"])
+        user.save(update_fields=["password"])
         invitation.used_at = timezone.now()
         invitation.save(update_fields=["used_at"])
     return user
@@ -156,7 +197,11 @@ def _draw_cases(study: Study) -> _Draw:
     shortages = []
     for quota in quotas:
         available = list(
-            EcgRecord.objects.filter(origin=quota.origin, rhythm=quota.rhythm)
+            EcgRecord.objects.filter(
+                origin=quota.origin,
+                rhythm=quota.rhythm,
+                files_missing_since__isnull=True,
+            )
             .exclude(sheet="")
             .order_by("pk")
             .values_list("pk", flat=True)
@@ -346,7 +391,10 @@ def judgment_submit(
             submitted_at=now,
         )
         participation = locked.participation
-        if not participation.assignments.filter(judgment__isnull=True).exists():
+        still_to_read = participation.assignments.filter(
+            judgment__isnull=True, case__record__files_missing_since__isnull=True
+        )
+        if not still_to_read.exists():
             participation.finished_at = now
             participation.save(update_fields=["finished_at"])
     return judgment, True

@@ -1,8 +1,24 @@
 """Reader pages: a study is addressed by its number, a case only by its token."""
 
-from django.urls import path
+from django.urls import path, register_converter
 
 from ecgstudy.studies import views
+
+
+class TokenConverter:
+    """A token as ``services.new_token`` makes it: URL-safe base64 characters only,
+    so that nothing else (a NUL, a dot, a slash) ever reaches the database."""
+
+    regex = "[A-Za-z0-9_-]+"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(TokenConverter, "token")
 
 app_name = "studies"
 
@@ -15,6 +31,6 @@ urlpatterns = [
         name="continue",
     ),
     path("studies/<int:study_id>/done/", views.DoneView.as_view(), name="done"),
-    path("case/<str:token>/", views.CaseView.as_view(), name="case"),
+    path("case/<token:token>/", views.CaseView.as_view(), name="case"),
     path("invite/<str:token>/", views.InvitationView.as_view(), name="invitation"),
 ]

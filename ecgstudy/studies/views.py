@@ -19,7 +19,7 @@ from django.views.decorators.cache import never_cache
 from django.views.generic import FormView, TemplateView, View
 
 from ecgstudy.pool import render
-from ecgstudy.pool.selectors import record_sheet_svg
+from ecgstudy.pool.services import record_sheet_ensure
 from ecgstudy.studies.forms import JudgmentForm
 from ecgstudy.studies.selectors import (
     case_counter,
@@ -132,9 +132,14 @@ class CaseView(LoginRequiredMixin, TemplateView):
         upcoming = next_assignment(participation=self.assignment.participation)
         return upcoming is not None and upcoming.pk == self.assignment.pk
 
+    def _sheet(self) -> bool:
+        """Read the case's sheet; False if its files are gone and the case skipped."""
+        self.sheet = record_sheet_ensure(record=self.assignment.case.record)
+        return self.sheet is not None
+
     def get(self, request, *args, **kwargs):
         # Answered cases are not shown again and cases are taken in order.
-        if not self._is_next():
+        if not self._is_next() or not self._sheet():
             return self._continue()
         assignment_serve(assignment=self.assignment)
         return self.render_to_response(
@@ -147,6 +152,8 @@ class CaseView(LoginRequiredMixin, TemplateView):
             return self._continue()
         form = JudgmentForm(request.POST, study=self.study)
         if not form.is_valid():
+            if not self._sheet():
+                return self._continue()
             return self.render_to_response(self.get_context_data(form=form), status=400)
         try:
             judgment_submit(assignment=self.assignment, answers=form.answers())
@@ -155,13 +162,12 @@ class CaseView(LoginRequiredMixin, TemplateView):
         return self._continue()
 
     def get_context_data(self, **kwargs):
-        svg = record_sheet_svg(record=self.assignment.case.record).decode()
         return super().get_context_data(
             study=self.study,
             assignment=self.assignment,
             counter=case_counter(assignment=self.assignment),
             # The sheet is our own renderer's output, never user input.
-            sheet=mark_safe(svg),
+            sheet=mark_safe(self.sheet.decode()),
             viewer_json=viewer_json(),
             **kwargs,
         )

@@ -1,5 +1,6 @@
 """The canonical ECG form: lead mapping, units, windowing, resampling, bad input."""
 
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -208,3 +209,137 @@ def test_too_few_leads_in_a_file_is_an_error(tmp_path):
     path = write_record(tmp_path, "rec", synthetic_ecg(fs=500)[:3], 500, leads)
     with pytest.raises(EcgError, match="missing leads V2, V3, V4, V5, V6"):
         read_wfdb(path)
+
+
+def rewrite_header(path: Path, old: str, new: str) -> None:
+    header = path.with_name(path.name + ".hea")
+    header.write_text(header.read_text().replace(old, new, 1))
+
+
+def test_only_the_window_is_read_from_disk(tmp_path, monkeypatch):
+    ecg = synthetic_ecg(fs=500, seconds=300, seed=6)
+    path = write_record(tmp_path, "long", ecg, 500)
+    reads = []
+    rdrecord = wfdb.rdrecord
+
+    def spy(*args, **kwargs):
+        reads.append(kwargs)
+        return rdrecord(*args, **kwargs)
+
+    monkeypatch.setattr(wfdb, "rdrecord", spy)
+    tracemalloc.start()
+    try:
+        out = load_canonical(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert [(r.get("sampfrom", 0), r.get("sampto")) for r in reads] == [(0, 5000)]
+    # The whole record as float64 alone would be 12 * 150000 * 8 = 14.4 MB.
+    assert peak < 4_000_000
+    whole = read_wfdb(path)
+    assert whole.signal.shape == (12, 150000)
+    np.testing.assert_array_equal(out, canonicalize(whole.signal, 500, record="x"))
+
+
+def test_window_later_in_the_record_is_read_from_where_it_starts(tmp_path):
+    ecg = synthetic_ecg(fs=500, seconds=30, seed=7)
+    path = write_record(tmp_path, "rec", ecg, 500)
+    raw = read_wfdb(path, start_s=12.0, duration_s=10.0)
+    np.testing.assert_allclose(raw.signal, ecg[:, 6000:11000], atol=1e-3)
+    with pytest.raises(
+        EcgError, match=r"record too short: 30.00 s, needs 10 s from 25 s"
+    ):
+        read_wfdb(path, start_s=25.0, duration_s=10.0)
+
+
+def test_dotted_record_name_is_never_read_as_another_record(tmp_path):
+    write_record(tmp_path, "rec", synthetic_ecg(fs=500), 500)
+    # rec.v2.hea is a copy of rec's header: it describes rec, not rec.v2.
+    (tmp_path / "rec.v2.hea").write_text((tmp_path / "rec.hea").read_text())
+    with pytest.raises(EcgError, match="record name 'rec.v2' is not a WFDB record"):
+        read_wfdb(tmp_path / "rec.v2")
+
+
+def test_header_naming_another_record_is_an_error(tmp_path):
+    write_record(tmp_path, "rec", synthetic_ecg(fs=500), 500)
+    (tmp_path / "rec2.hea").write_text((tmp_path / "rec.hea").read_text())
+    with pytest.raises(EcgError, match="header rec2.hea describes record 'rec'"):
+        read_wfdb(tmp_path / "rec2")
+
+
+@pytest.mark.parametrize(
+    ("fs", "message"),
+    [
+        ("nan", "header sampling frequency 'nan' is not a positive finite number"),
+        ("-500", "header sampling frequency '-500' is not a positive finite number"),
+        ("inf", "header sampling frequency 'inf' is not a positive finite number"),
+        ("0", "header sampling frequency '0' is not a positive finite number"),
+        ("0.001", "sampling frequency 0.001 Hz is too low: need at least 100 Hz"),
+        ("50", "sampling frequency 50 Hz is too low: need at least 100 Hz"),
+        ("1e3", "header sampling frequency '1e3' is not a positive finite number"),
+        ("100000000", "sampling frequency 1e\\+08 Hz is too high"),
+    ],
+)
+def test_header_sampling_frequency_is_checked_not_defaulted(tmp_path, fs, message):
+    path = write_record(tmp_path, "rec", synthetic_ecg(fs=500), 500)
+    rewrite_header(path, "rec 12 500 ", f"rec 12 {fs} ")
+    with pytest.raises(EcgError, match=message):
+        read_wfdb(path)
+
+
+def test_header_without_sampling_frequency_is_an_error(tmp_path):
+    path = write_record(tmp_path, "rec", synthetic_ecg(fs=500), 500)
+    header = tmp_path / "rec.hea"
+    lines = header.read_text().splitlines()
+    header.write_text("\n".join(["rec 12", *lines[1:]]) + "\n")
+    with pytest.raises(EcgError, match="header gives no sampling frequency"):
+        read_wfdb(path)
+
+
+def test_pool_rate_sets_the_lowest_rate_read(tmp_path):
+    path = write_record(tmp_path, "rec", synthetic_ecg(fs=250), 250)
+    assert load_canonical(path, target_fs=250).shape == (12, 2500)
+    with pytest.raises(EcgError, match="250 Hz is too low: need at least 500 Hz"):
+        load_canonical(path, target_fs=500)
+
+
+def test_signal_file_linked_out_of_the_dataset_folder_is_an_error(tmp_path):
+    outside = write_record(tmp_path / "outside", "rec", synthetic_ecg(fs=500), 500)
+    root = tmp_path / "dataset"
+    root.mkdir()
+    (root / "rec.hea").write_text((outside.parent / "rec.hea").read_text())
+    (root / "rec.dat").symlink_to(outside.parent / "rec.dat")
+    with pytest.raises(EcgError, match="signal file rec.dat resolves to .*outside"):
+        read_wfdb(root / "rec", root=root)
+    # A link that stays inside the dataset folder is fine.
+    inside = write_record(root / "sub", "rec", synthetic_ecg(fs=500), 500)
+    (root / "rec.dat").unlink()
+    (root / "rec.dat").symlink_to(inside.parent / "rec.dat")
+    assert read_wfdb(root / "rec", root=root).signal.shape == (12, 5000)
+
+
+def test_header_that_is_a_folder_or_a_link_loop_is_an_error(tmp_path):
+    (tmp_path / "x.hea").mkdir()
+    with pytest.raises(EcgError, match="header file x.hea is a folder, not a file"):
+        read_wfdb(tmp_path / "x")
+    (tmp_path / "loop.hea").symlink_to(tmp_path / "loop.hea")
+    with pytest.raises(EcgError, match="loop.hea is a broken or looping symbolic"):
+        read_wfdb(tmp_path / "loop")
+
+
+def test_truncated_signal_file_is_an_error(tmp_path):
+    path = write_record(tmp_path, "rec", synthetic_ecg(fs=500), 500)
+    dat = tmp_path / "rec.dat"
+    dat.write_bytes(dat.read_bytes()[: 24 * 3000])  # 3000 of 5000 frames
+    with pytest.raises(EcgError, match="rec: unreadable signal"):
+        load_canonical(path)
+
+
+def test_header_without_signal_length_is_read_from_the_file_size(tmp_path):
+    ecg = synthetic_ecg(fs=500, seconds=12, seed=8)
+    path = write_record(tmp_path, "rec", ecg, 500)
+    rewrite_header(path, "rec 12 500 6000", "rec 12 500")
+    raw = read_wfdb(path)
+    assert raw.signal.shape == (12, 6000)
+    np.testing.assert_allclose(raw.signal, ecg, atol=1e-3)
+    assert load_canonical(path).shape == (12, 1000)

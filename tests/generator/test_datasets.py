@@ -9,6 +9,7 @@ from generator.datasets import (
     detect_format,
     iter_index,
     iter_records,
+    read_labels_csv,
     rhythm_from_text,
 )
 from tests.generator.test_canonical_form import write_record
@@ -132,3 +133,73 @@ def test_ptbxl_likelihood_threshold_drops_uncertain_statements(ecg_data_dir):
     assert "LVOLT" in every["1"].labels  # likelihood 0 in ptbxl_database.csv
     assert "LVOLT" not in sure["1"].labels
     assert "SR" in sure["1"].labels  # rhythm statements are always kept
+
+
+def test_discovery_survives_headers_it_cannot_read(tmp_path):
+    write_record(tmp_path, "good", synthetic_ecg(500), 500, comments=["Age: 40"])
+    write_record(tmp_path, "infage", synthetic_ecg(500), 500, comments=["Age: inf"])
+    (tmp_path / "x.hea").mkdir()
+    (tmp_path / "loop.hea").symlink_to(tmp_path / "loop.hea")
+    assert detect_format(tmp_path) == "folder"
+    records = {r.record_id: r for r in iter_records(tmp_path, "folder")}
+    # Unreadable headers are still listed: reading their signal names the problem.
+    assert set(records) == {"good", "infage", "x", "loop"}
+    assert records["good"].age == 40 and records["good"].warnings == ()
+    assert records["infage"].age is None
+    assert records["infage"].warnings == (
+        "age 'inf' is not an age in years from 0 to 120; stored as unknown",
+    )
+
+
+def test_dotted_record_names_keep_their_whole_name(tmp_path):
+    write_record(tmp_path, "rec", synthetic_ecg(500), 500)
+    (tmp_path / "rec.v2.hea").write_text((tmp_path / "rec.hea").read_text())
+    records = {r.record_id: r.path for r in iter_records(tmp_path, "folder")}
+    assert records == {"rec": tmp_path / "rec", "rec.v2": tmp_path / "rec.v2"}
+
+
+@pytest.mark.parametrize(
+    ("age", "expected", "warned"),
+    [("67", 67, False), ("NaN", None, False), ("Unknown", None, False)]
+    + [(">89", None, False), ("", None, False)]
+    + [("inf", None, True), ("-3", None, True), ("1e400", None, True)]
+    + [("abc", None, True), ("150", None, True)],
+)
+def test_header_ages_are_read_or_stored_as_unknown_with_a_warning(
+    tmp_path, age, expected, warned
+):
+    write_record(tmp_path, "r", synthetic_ecg(500), 500, comments=[f"Age: {age}"])
+    (record,) = iter_records(tmp_path, "challenge")
+    assert record.age == expected
+    assert bool(record.warnings) == warned
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"record,labels,normal\nr1,SR,1\nr2\n", "line 3: 1 fields, but the header"),
+        (b"record,labels\nr1,SR,extra\n", "line 2: 3 fields, but the header has 2"),
+        (b"record,labels\nr1,Sinus \xe4\n", "line 2: not UTF-8"),
+        (b"record,normal\nr1,maybe\n", "line 2: normal 'maybe'"),
+        (b"record,age\nr1,inf\n", "line 2: age 'inf' is not an age in years"),
+        (b"record,rhythm\nr1,VT\n", "line 2: unknown rhythm 'VT'"),
+        (b"record,labels\n,SR\n", "line 2: empty record name"),
+        (b"record,labels\nr1,SR\nr1,AF\n", "line 3: record r1 is already on line 2"),
+        (b"", "is empty; needs a header row with a 'record' column"),
+    ],
+)
+def test_bad_labels_csv_is_a_clear_error_naming_file_and_line(
+    tmp_path, content, message
+):
+    labels = tmp_path / "labels.csv"
+    labels.write_bytes(content)
+    with pytest.raises(DatasetError, match=f"labels.csv {message}"):
+        read_labels_csv(labels)
+
+
+def test_labels_csv_that_is_a_folder_or_missing_is_a_clear_error(tmp_path):
+    with pytest.raises(DatasetError, match="labels.csv not found"):
+        read_labels_csv(tmp_path / "labels.csv")
+    (tmp_path / "labels.csv").mkdir()
+    with pytest.raises(DatasetError, match="labels.csv is a folder, not a CSV file"):
+        read_labels_csv(tmp_path / "labels.csv")

@@ -12,6 +12,7 @@ from django.core.management.base import CommandError
 from ecgstudy.pool.models import EcgRecord, Origin
 from ecgstudy.pool.selectors import record_sheet_svg, record_signal
 from ecgstudy.pool.services import ecg_import
+from generator.ecg import load_canonical
 from tests.generator.test_canonical_form import write_record
 from tests.mimic_layout import build_mimic_folder
 from tests.signals import synthetic_ecg
@@ -150,3 +151,121 @@ def test_crash_mid_chunk_leaves_no_partial_rows_or_files(
     # The first chunk of three was committed whole; the failed chunk left nothing.
     assert EcgRecord.objects.count() == 3
     assert len(files_under(settings.MEDIA_ROOT)) == 6
+
+
+def rewrite_record_line(header: Path, field: int, value: str) -> None:
+    """Replace one field of a WFDB header's record line (0 name, 1 n_sig, 2 fs)."""
+    lines = header.read_text().splitlines()
+    fields = lines[0].split()
+    fields[field] = value
+    lines[0] = " ".join(fields)
+    header.write_text("\n".join(lines) + "\n")
+
+
+def build_folder_of_bad_records(root: Path) -> dict[str, str]:
+    """Good records beside every kind of bad one; returns record -> failure reason."""
+    for name, seed in (("good1", 1), ("good2", 2), ("rec", 3)):
+        write_record(root, name, synthetic_ecg(500, seed=seed), 500)
+    write_record(root, "infage", synthetic_ecg(500, seed=4), 500, comments=["Age: inf"])
+
+    # A record named rec.v2 beside rec: never read as rec.
+    write_record(root, "recv2", synthetic_ecg(500, seed=5, heart_rate=120), 500)
+    text = (root / "recv2.hea").read_text().replace("recv2", "rec.v2")
+    (root / "rec.v2.hea").write_text(text)
+    (root / "recv2.dat").rename(root / "rec.v2.dat")
+    (root / "recv2.hea").unlink()
+
+    for name, fs in (("fsnan", "nan"), ("fsneg", "-500"), ("fsmilli", "0.001")):
+        write_record(root, name, synthetic_ecg(500), 500)
+        rewrite_record_line(root / f"{name}.hea", 2, fs)
+
+    # A signal file that is a symbolic link out of the dataset folder.
+    elsewhere = write_record(
+        root.parent / "elsewhere", "outside", synthetic_ecg(500), 500
+    )
+    (root / "outside.hea").write_text(elsewhere.with_suffix(".hea").read_text())
+    (root / "outside.dat").symlink_to(elsewhere.with_suffix(".dat"))
+
+    (root / "x.hea").mkdir()  # a folder that looks like a header
+    (root / "loop.hea").symlink_to(root / "loop.hea")
+    return {
+        "rec.v2": "record name 'rec.v2' is not a WFDB record name",
+        "fsnan": "header sampling frequency 'nan' is not a positive finite number",
+        "fsneg": "header sampling frequency '-500' is not a positive finite number",
+        "fsmilli": "sampling frequency 0.001 Hz is too low: need at least 100 Hz",
+        "outside": "signal file outside.dat resolves to ",
+        "x": "header file x.hea is a folder, not a file",
+        "loop": "header file loop.hea is a broken or looping symbolic link",
+    }
+
+
+def test_every_bad_record_fails_alone_with_one_line_and_good_ones_are_imported(
+    tmp_path,
+):
+    root = tmp_path / "data"
+    expected = build_folder_of_bad_records(root)
+    output = run_import(root, "--format", "folder", "--dataset", "mixed")
+
+    assert f"imported 4, skipped 0, failed {len(expected)}" in output
+    failed = {
+        line.split(":", 1)[0].removeprefix("  failed mixed/"): line.split(": ", 1)[1]
+        for line in output.splitlines()
+        if line.startswith("  failed ")
+    }
+    assert set(failed) == set(expected)
+    for record, reason in expected.items():
+        assert failed[record].startswith(reason), (record, failed[record])
+    assert "outside the dataset folder" in failed["outside"]
+    assert "WFDB would read 250 Hz" in failed["fsnan"]
+
+    stored = {r.source_id: r for r in EcgRecord.objects.filter(dataset="mixed")}
+    assert set(stored) == {"good1", "good2", "rec", "infage"}
+    # rec keeps its own signal: rec.v2 never overwrote or borrowed it.
+    own = load_canonical(root / "rec")
+    np.testing.assert_array_equal(record_signal(record=stored["rec"]), own)
+    # An age that is no age is stored as unknown and reported, not guessed.
+    assert stored["infage"].age is None
+    assert "  warning mixed/infage: age 'inf' is not an age in years" in output
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            b"record,labels,normal\nr1,Sinus rhythm,1\nr2\n",
+            r"labels\.csv line 3: 1 fields, but the header has 3",
+        ),
+        (
+            "record,labels\nr1,Vorhofflimmern\nr2,Kammerflattern \xe4\n".encode(
+                "latin-1"
+            ),
+            r"labels\.csv line 3: not UTF-8",
+        ),
+        (None, r"labels\.csv is a folder, not a CSV file"),
+    ],
+    ids=["short-row", "not-utf8", "folder"],
+)
+def test_bad_labels_csv_is_one_clear_error_and_nothing_is_written(
+    tmp_path, settings, content, message
+):
+    root = tmp_path / "data"
+    for name in ("r1", "r2"):
+        write_record(root, name, synthetic_ecg(500), 500)
+    labels = tmp_path / "labels.csv"
+    if content is None:
+        labels.mkdir()
+    else:
+        labels.write_bytes(content)
+    with pytest.raises(CommandError, match=message):
+        run_import(root, "--format", "folder", "--labels", labels)
+    assert EcgRecord.objects.count() == 0
+    assert files_under(settings.MEDIA_ROOT) == []
+
+
+def test_bad_labels_csv_stops_the_import_service_before_any_write(tmp_path):
+    write_record(tmp_path / "data", "r1", synthetic_ecg(500), 500)
+    labels = tmp_path / "labels.csv"
+    labels.write_text("record,rhythm\nr1,SR,extra\n")
+    with pytest.raises(ValueError, match=r"labels\.csv line 2: 3 fields"):
+        ecg_import(root=tmp_path / "data", fmt="folder", labels_csv=labels)
+    assert EcgRecord.objects.count() == 0

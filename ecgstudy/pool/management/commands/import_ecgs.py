@@ -1,5 +1,6 @@
 """`manage.py import_ecgs PATH`: real ECGs from a WFDB dataset into the pool."""
 
+import re
 from pathlib import Path
 
 from django.conf import settings
@@ -7,7 +8,18 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from ecgstudy.pool.services import ecg_import
-from generator.datasets import FORMATS, DatasetError, detect_format, iter_records
+from generator.datasets import (
+    FORMATS,
+    DatasetError,
+    LabelsError,
+    detect_format,
+    iter_records,
+)
+
+
+def _one_line(text: str) -> str:
+    """Control characters (a newline in a file name) escaped: one line per record."""
+    return re.sub(r"[\x00-\x1f\x7f]", lambda m: repr(m.group())[1:-1], text)
 
 
 class Command(BaseCommand):
@@ -76,6 +88,8 @@ class Command(BaseCommand):
                     min_likelihood=min_likelihood,
                 )
             )
+        except LabelsError as exc:
+            raise CommandError(f"--labels: {exc}") from exc
         except (DatasetError, KeyError) as exc:
             raise CommandError(f"{path} is not a valid '{fmt}' folder: {exc}") from exc
         if not sources:
@@ -103,4 +117,6 @@ class Command(BaseCommand):
         for reason, count in sorted(reasons.items()):
             self.stdout.write(f"  skipped {count}: {reason}")
         for record, reason in summary.failed:
-            self.stdout.write(f"  failed {record}: {reason}")
+            self.stdout.write(_one_line(f"  failed {record}: {reason}"))
+        for record, warning in summary.warned:
+            self.stdout.write(_one_line(f"  warning {record}: {warning}"))
