@@ -46,8 +46,11 @@ class SourceRecord:
     warnings: tuple[str, ...] = ()
 
 
-# When a source names several rhythms, the most specific finding wins.
-_RHYTHM_PRECEDENCE = ("AF", "AFL", "PACED", "SB", "STach", "SA", "SR")
+# When a source names several rhythms, the most specific finding wins. Pacing
+# comes first: a reader sees the pacemaker's spikes and paced complexes whatever
+# the underlying rhythm, so a paced ECG filed as AF or SR would be a case that
+# only a real recording can be.
+_RHYTHM_PRECEDENCE = ("PACED", "AF", "AFL", "SB", "STach", "SA", "SR")
 
 _SINUS = frozenset({"SR", "SB", "STach", "SA"})
 
@@ -74,12 +77,18 @@ PTBXL_RHYTHM = {
     "PACE": "PACED",
 }
 
+# Pacing statements: "paced rhythm", "ventricular pacing", "UNIpolar atrial
+# pacing", "Biventricular pacing", "pacemaker rhythm" -- but never LUDB's
+# "Wandering atrial pacemaker", a natural rhythm.
+_PACING = re.compile(r"\bpac(ed|ing)\b|pacemaker (rhythm|spike)")
+
 # Checked in order: the first match wins, so AF in a report that also says
-# "sinus rhythm" (e.g. "sinus rhythm ... now atrial fibrillation") reads as AF.
+# "sinus rhythm" (e.g. "sinus rhythm ... now atrial fibrillation") reads as AF,
+# and pacing wins over both.
 _TEXT_RHYTHM = (
+    ("PACED", _PACING),
     ("AF", re.compile(r"atrial fibrillation|\bafib\b")),
     ("AFL", re.compile(r"atrial flutter")),
-    ("PACED", re.compile(r"pac(ed|ing|emaker) rhythm|\bpaced\b|ventricular pacing")),
     ("SB", re.compile(r"sinus brad")),
     ("STach", re.compile(r"sinus tach")),
     ("SA", re.compile(r"sinus arrhythmia|irregular sinus")),
@@ -352,7 +361,9 @@ def iter_ludb(root: Path) -> Iterator[SourceRecord]:
             for d in diagnoses
             if not d.lower().startswith(("rhythm", "electric axis"))
         ]
-        rhythm = rhythm_from_text(rhythm_lines)
+        # LUDB names pacing among the findings, not on its rhythm line.
+        paced = any(_PACING.search(d.lower()) for d in diagnoses)
+        rhythm = "PACED" if paced else rhythm_from_text(rhythm_lines)
         path = _record_path(header)
         yield SourceRecord(
             path=path,

@@ -1,6 +1,7 @@
 """factory_boy factories: pool records with signals and sheets, jobs, readers."""
 
 import hashlib
+import uuid
 
 import factory
 from django.contrib.auth import get_user_model
@@ -11,6 +12,12 @@ from ecgstudy.pool.render import render_sheet
 from ecgstudy.pool.services import signal_to_bytes
 from ecgstudy.studies.models import Reader
 from tests.signals import synthetic_ecg
+
+
+def distinct_ecg(fs: float, seed: int):
+    """An ECG of its own for each seed: a study draw never takes two ECGs whose
+    beats line up, so the records of a test pool differ in heart rate."""
+    return synthetic_ecg(fs, seed=seed, heart_rate=48 + (seed * 29) % 97)
 
 
 class EcgRecordFactory(factory.django.DjangoModelFactory):
@@ -31,8 +38,8 @@ class EcgRecordFactory(factory.django.DjangoModelFactory):
 
     @factory.lazy_attribute
     def signal(self):
-        payload = signal_to_bytes(synthetic_ecg(self.fs, seed=self.seed), self.fs)
-        return ContentFile(payload, name="signal.npz")
+        payload = signal_to_bytes(distinct_ecg(self.fs, self.seed), self.fs)
+        return ContentFile(payload, name=f"{uuid.uuid4().hex}.npz")
 
     @factory.lazy_attribute
     def signal_sha256(self):
@@ -40,8 +47,8 @@ class EcgRecordFactory(factory.django.DjangoModelFactory):
 
     @factory.lazy_attribute
     def sheet(self):
-        svg = render_sheet(synthetic_ecg(self.fs, seed=self.seed), self.fs)
-        return ContentFile(svg.encode(), name="sheet.svg")
+        svg = render_sheet(distinct_ecg(self.fs, self.seed), self.fs)
+        return ContentFile(svg.encode(), name=f"{uuid.uuid4().hex}.svg")
 
 
 class GenerationJobFactory(factory.django.DjangoModelFactory):

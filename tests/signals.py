@@ -26,3 +26,18 @@ def synthetic_ecg(
             beat += height * np.exp(-0.5 * ((t - onset - offset) / width) ** 2)
     noise = 0.01 * rng.standard_normal((len(LEADS), t.size))
     return (_LEAD_GAIN[:, None] * beat[None, :] + noise).astype(np.float32)
+
+
+def recording(seed: int) -> np.ndarray:
+    """A 500-Hz "recording": every stored lead with its own quantisation noise, as
+    an ECG machine writes its leads."""
+    rng = np.random.default_rng(1000 + seed)
+    raw = synthetic_ecg(500, seed=seed, heart_rate=60 + 3 * seed).astype(np.float64)
+    return raw + rng.uniform(-0.0025, 0.0025, raw.shape)
+
+
+def generated(seed: int) -> np.ndarray:
+    """A 100-Hz ECG built as the generator builds one: limb leads from I and aVF."""
+    from generator.ecg import expand_to_12, reduce_to_8
+
+    return expand_to_12(reduce_to_8(synthetic_ecg(100, seed=50 + seed)))

@@ -28,7 +28,12 @@ class GenerationJobForm(forms.Form):
     guidance = forms.FloatField(
         min_value=0, initial=1.0, help_text="Classifier-free guidance; 1 = none."
     )
-    seed = forms.IntegerField(min_value=0, initial=1)
+    seed = forms.IntegerField(
+        min_value=0,
+        required=False,
+        help_text="Leave empty for a fresh random seed (stored with the job, so it "
+        "reproduces); give the seed of an earlier job to repeat its ECGs.",
+    )
     chunk_size = forms.IntegerField(
         min_value=1, max_value=1000, initial=8, help_text="ECGs per Celery task."
     )

@@ -39,6 +39,11 @@ RHYTHM_LEAD = "II"
 
 MARGIN_MM = 5.0  # grid-covered border around the traces
 ROW_PITCH_MM = 40.0  # fixed paper: a larger gain overlaps rows, as on a real printout
+# The canonical form's limit (generator.ecg.CLIP_MV; a test keeps the two in step).
+# The paper above the first row and below the rhythm strip leaves room for it, so
+# the drawing clips no ECG: rows overlap their neighbours as on a printout, and a
+# 4 mV R wave is drawn as 4 mV whatever its origin.
+SIGNAL_LIMIT_MV = 5.0
 CAL_MV = 1.0
 CAL_S = 0.2
 CAL_LEAD_IN_MM = 2.5  # flat baseline before and after the calibration step
@@ -74,8 +79,9 @@ class SheetGeometry:
     trace_x0_mm: float  # x of t = 0 s in every row
     column_width_mm: float  # 2.5 s of trace
     baselines_mm: tuple[float, ...]  # y of 0 mV, one per row, rhythm strip last
-    # A trace never strays further than this from its baseline: the top and bottom
-    # rows reach the sheet's edge, the others overlap their neighbours a little.
+    # How far a canonical trace (within +/- SIGNAL_LIMIT_MV) can stray from its
+    # baseline; at the standard gain the paper above the first row and below the
+    # last leaves that room.
     reach_mm: float
 
 
@@ -89,6 +95,24 @@ def _check_positive(name: str, value: float) -> float:
     return value
 
 
+def _paper_height_and_baselines() -> tuple[float, tuple[float, ...]]:
+    """The paper's height and the rows' baselines; the gain does not change them.
+
+    Above the first row and below the last, whole 5-mm squares of headroom (the
+    grid stays aligned with the baselines) make room for SIGNAL_LIMIT_MV at the
+    standard gain.
+    """
+    reach = SIGNAL_LIMIT_MV * GAIN_MM_MV
+    headroom = GRID_MAJOR_MM * math.ceil(
+        max(0.0, reach - ROW_PITCH_MM / 2 - MARGIN_MM) / GRID_MAJOR_MM
+    )
+    height = 2 * (MARGIN_MM + headroom) + _N_ROWS * ROW_PITCH_MM
+    baselines = tuple(
+        MARGIN_MM + headroom + (row + 0.5) * ROW_PITCH_MM for row in range(_N_ROWS)
+    )
+    return height, baselines
+
+
 def sheet_geometry(
     *, speed_mm_s: float = SPEED_MM_S, gain_mm_mv: float = GAIN_MM_MV
 ) -> SheetGeometry:
@@ -97,8 +121,8 @@ def sheet_geometry(
     gain_mm_mv = _check_positive("gain_mm_mv", gain_mm_mv)
     trace_x0 = MARGIN_MM + CAL_LEAD_IN_MM + CAL_S * speed_mm_s + CAL_TAIL_MM
     width = trace_x0 + DURATION_S * speed_mm_s + MARGIN_MM
-    height = 2 * MARGIN_MM + _N_ROWS * ROW_PITCH_MM
-    baselines = tuple(MARGIN_MM + (row + 0.5) * ROW_PITCH_MM for row in range(_N_ROWS))
+    height, baselines = _paper_height_and_baselines()
+
     return SheetGeometry(
         speed_mm_s=speed_mm_s,
         gain_mm_mv=gain_mm_mv,
@@ -107,7 +131,7 @@ def sheet_geometry(
         trace_x0_mm=trace_x0,
         column_width_mm=COLUMN_S * speed_mm_s,
         baselines_mm=baselines,
-        reach_mm=ROW_PITCH_MM / 2 + MARGIN_MM,
+        reach_mm=SIGNAL_LIMIT_MV * gain_mm_mv,
     )
 
 
@@ -121,7 +145,7 @@ SHEET_LAYOUT: SheetGeometry = sheet_geometry()
 
 
 def _mm(value: float) -> str:
-    """Fixed two-decimal millimetres; every coordinate on the sheet is >= 0."""
+    """Two-decimal millimetres, for the frame; every coordinate on it is >= 0."""
     whole, hundredths = divmod(round(value * 100), 100)
     return f"{whole}.{hundredths:02d}"
 
@@ -275,10 +299,16 @@ def _segments(fs: float) -> tuple[tuple[int, int, int, int], ...]:
     return tuple(segments)
 
 
+# Every trace coordinate is written in the same width (000.00 to 999.99 mm), so a
+# sheet's length in bytes is the same for every ECG and says nothing of its
+# amplitudes; a variable width let Content-Length alone tell the origin (AUC 0.85).
+_COORDINATE_MAX_HUNDREDTHS = 99_999
+
+
 @lru_cache(maxsize=64)
 def _polyline_template(n_points: int) -> str:
-    """A printf template for an n-point polyline in two-decimal millimetres."""
-    point = "%d.%02d,%d.%02d"
+    """A printf template for an n-point polyline in fixed-width millimetres."""
+    point = "%03d.%02d,%03d.%02d"
     return "M" + point + "L" + " ".join([point] * (n_points - 1))
 
 
@@ -330,8 +360,11 @@ def render_sheet(
     The document's element tree, attribute names and every attribute value other
     than the ``d`` of the 13 trace paths are the same for every signal, and it
     holds no text but the lead labels, so only the waveform can tell two ECGs
-    apart. Amplitudes beyond a row's reach are clipped to it, flat as on a
-    saturated amplifier. The same input gives byte-identical output.
+    apart; every trace coordinate has the same width, so two sheets of one rate
+    have the same length in bytes. Nothing is clipped: a trace overlaps the
+    neighbouring rows as on a printout, and the paper leaves room above the first
+    row and below the last for the canonical limit of +/- SIGNAL_LIMIT_MV. The
+    same input gives byte-identical output.
     """
     geometry = sheet_geometry(speed_mm_s=speed_mm_s, gain_mm_mv=gain_mm_mv)
     array, fs = _check_signal(signal, fs)
@@ -346,14 +379,15 @@ def render_sheet(
     xs, ys = [], []
     for lead, row, start, stop in segments:
         baseline = geometry.baselines_mm[row]
-        y = baseline - array[lead, start:stop] * geometry.gain_mm_mv
-        np.clip(y, baseline - geometry.reach_mm, baseline + geometry.reach_mm, out=y)
         xs.append(x_all[start:stop])
-        ys.append(y)
+        ys.append(baseline - array[lead, start:stop] * geometry.gain_mm_mv)
     x_hundredths = np.concatenate(xs)
-    # Clipping keeps every y >= 0, so no "-0.00" can appear and integer division
-    # yields the digits directly.
-    y_hundredths = np.rint(np.concatenate(ys) * 100).astype(np.int64)
+    # Within the canonical limit every y lies on the paper. A signal beyond it
+    # (never a canonical one) is held to the paper's edge, so no "-0.00" can
+    # appear, every coordinate keeps its width and integer division yields the
+    # digits directly.
+    y_max = min(round(geometry.height_mm * 100), _COORDINATE_MAX_HUNDREDTHS)
+    y_hundredths = np.clip(np.rint(np.concatenate(ys) * 100).astype(np.int64), 0, y_max)
     # (N, 4): whole and hundredths of x, then of y
     digits = np.empty((x_hundredths.size, 4), dtype=np.int64)
     digits[:, 0], digits[:, 1] = np.divmod(x_hundredths, 100)

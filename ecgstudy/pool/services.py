@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import secrets
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -180,6 +181,32 @@ def record_render_sheet(*, record: EcgRecord) -> str:
     return svg
 
 
+def record_rebuild_limb_leads(*, record: EcgRecord) -> bool:
+    """Give a record stored before every ECG shared one lead construction the
+    canonical form's limb leads (II, III, aVR, aVL from I and aVF), store the new
+    signal and draw its sheet again. Returns whether the signal changed; a
+    record already in that form is left as it is.
+
+    Raises FileNotFoundError if the signal is not in storage.
+    """
+    from generator.ecg import CLIP_MV, expand_to_12, reduce_to_8
+
+    signal = record_signal(record=record)
+    rebuilt = expand_to_12(reduce_to_8(signal.astype(np.float64)))
+    rebuilt = np.clip(rebuilt, -CLIP_MV, CLIP_MV).astype(np.float32)
+    if np.allclose(rebuilt, signal, rtol=0, atol=1e-5):
+        return False
+    payload = signal_to_bytes(rebuilt, record.fs)
+    old = record.signal.name
+    with _files_removed_on_error() as saved, transaction.atomic():
+        record.signal = _save_file("signals", ".npz", payload, saved)
+        record.signal_sha256 = hashlib.sha256(payload).hexdigest()
+        record.save(update_fields=["signal", "signal_sha256"])
+        transaction.on_commit(lambda: default_storage.delete(old))
+    record_render_sheet(record=record)
+    return True
+
+
 def record_sheet_ensure(*, record: EcgRecord) -> bytes | None:
     """The record's sheet for a reader's case page, even if its file is gone.
 
@@ -334,11 +361,15 @@ def generation_job_create(
     sampler: str = "ddim",
     steps: int = 50,
     guidance: float = 1.0,
-    seed: int = 1,
+    seed: int | None = None,
     chunk_size: int = 8,
     created_by=None,
 ) -> GenerationJob:
-    """Check a request against its checkpoint and store it as a queued job."""
+    """Check a request against its checkpoint and store it as a queued job.
+
+    Without a seed the job gets a fresh random one, stored with it so that it
+    reproduces: a fixed default would make every job repeat the first one's ECGs.
+    """
     from generator.checkpoint import file_sha256
 
     generation_request_check(
@@ -356,7 +387,7 @@ def generation_job_create(
         sampler=sampler,
         steps=steps,
         guidance=guidance,
-        seed=seed,
+        seed=secrets.randbelow(2**31) if seed is None else seed,
         chunk_size=chunk_size,
         total=sum(count for _, count in plan),
         created_by=created_by,

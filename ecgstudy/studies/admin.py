@@ -11,6 +11,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from ecgstudy.studies.forms import (
+    BLINDING_FIELDS,
     CASE_MIX_FIELDS,
     QUESTION_FIELDS,
     ReaderAddForm,
@@ -27,6 +28,7 @@ from ecgstudy.studies.models import (
 )
 from ecgstudy.studies.selectors import (
     skipped_assignments,
+    study_candidate_records,
     study_progress,
     study_ratio,
     with_progress,
@@ -36,6 +38,7 @@ from ecgstudy.studies.services import (
     participation_create,
     reader_add,
     reader_invite,
+    study_audit_blinding,
     study_close,
     study_launch,
     study_launch_problems,
@@ -132,6 +135,14 @@ class StudyAdmin(admin.ModelAdmin):
                 "the seed; each reader's order comes from their own stored seed.",
             },
         ),
+        (
+            "Blinding audit",
+            {
+                "fields": BLINDING_FIELDS,
+                "description": "Before launch, the audit measures how well the "
+                "bytes readers will receive tell real from synthetic.",
+            },
+        ),
         ("After the last case", {"fields": ("show_feedback",)}),
     )
 
@@ -180,7 +191,13 @@ class StudyAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         if obj is None or obj.is_draft:
             return ("status_display",)
-        return ("status_display", "diagnoses", *QUESTION_FIELDS, *CASE_MIX_FIELDS)
+        return (
+            "status_display",
+            "diagnoses",
+            *QUESTION_FIELDS,
+            *CASE_MIX_FIELDS,
+            *BLINDING_FIELDS,
+        )
 
     def get_fieldsets(self, request, obj=None):
         if obj is None or obj.is_draft:
@@ -228,6 +245,11 @@ class StudyAdmin(admin.ModelAdmin):
                 "<int:pk>/launch/",
                 self.admin_site.admin_view(self.launch_view),
                 name="studies_study_launch",
+            ),
+            path(
+                "<int:pk>/audit/",
+                self.admin_site.admin_view(self.audit_view),
+                name="studies_study_audit",
             ),
             path(
                 "<int:pk>/close/",
@@ -313,6 +335,29 @@ class StudyAdmin(admin.ModelAdmin):
             real=real,
             synthetic=synthetic,
             n_readers=study.participations.count(),
+            audit=study.audits.first(),
+        )
+
+    def audit_view(self, request, pk: int):
+        """GET: the latest blinding audit; POST: run a new one (a researcher's
+        change permission), then show it."""
+        study = self._study(request, pk, change=request.method == "POST")
+        if request.method == "POST":
+            try:
+                study_audit_blinding(study=study, created_by=request.user)
+            except ValidationError as exc:
+                for problem in exc.messages:
+                    messages.error(request, f"No audit: {problem}")
+            return HttpResponseRedirect(
+                reverse("admin:studies_study_audit", args=[study.pk])
+            )
+        return self._study_page(
+            request,
+            study,
+            "audit",
+            f"Blinding audit of “{study}”",
+            audit=study.audits.first(),
+            n_candidates=study_candidate_records(study=study).count(),
         )
 
     def close_view(self, request, pk: int):

@@ -23,6 +23,7 @@ QUESTION_FIELDS = (
     "ask_comment",
 )
 CASE_MIX_FIELDS = ("seed", "repeat_fraction", "practice_cases", "reveal_ratio")
+BLINDING_FIELDS = ("audit_max_auc",)
 ORIGIN_KEYS = {Origin.REAL: "r", Origin.SYNTHETIC: "s"}
 # Keys the viewer or the browser own; never given to an answer.
 RESERVED_KEYS = set("rs")
@@ -244,6 +245,7 @@ class StudyAdminForm(forms.ModelForm):
             "instructions",
             *QUESTION_FIELDS,
             *CASE_MIX_FIELDS,
+            *BLINDING_FIELDS,
             "show_feedback",
         ]
 

@@ -153,6 +153,15 @@ class Study(models.Model):
     show_feedback = models.BooleanField(
         "show readers their accuracy at the end", default=False
     )
+    audit_max_auc = models.FloatField(
+        "blinding audit threshold",
+        default=0.65,
+        help_text="The blinding audit warns before launch when a cue of the "
+        "pipeline (page and sheet bytes, coordinates, lead arithmetic, clipping), "
+        "or a classifier on all of them, tells real from synthetic with an AUC "
+        "whose interval excludes 0.5 and that is further from 0.5 than this "
+        "(0.5-1; AUC and 1 - AUC alike).",
+    )
 
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -180,6 +189,10 @@ class Study(models.Model):
                 condition=models.Q(repeat_fraction__gte=0, repeat_fraction__lte=0.5),
                 name="studies_study_repeat_fraction",
             ),
+            models.CheckConstraint(
+                condition=models.Q(audit_max_auc__gte=0.5, audit_max_auc__lte=1),
+                name="studies_study_audit_max_auc",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -188,6 +201,35 @@ class Study(models.Model):
     @property
     def is_draft(self) -> bool:
         return self.status == self.Status.DRAFT
+
+
+class BlindingAudit(models.Model):
+    """How well the bytes readers receive tell real from synthetic, measured
+    before launch (``ecgstudy.analysis.blinding``); kept for the methods section."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="audits")
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    n_real = models.PositiveIntegerField()
+    n_synthetic = models.PositiveIntegerField()
+    passed = models.BooleanField(
+        help_text="No construction cue tells the origin beyond the threshold."
+    )
+    result = models.JSONField(help_text="Every cue's AUC and interval, and more.")
+
+    class Meta:
+        ordering = ["-created_at"]
+        get_latest_by = "created_at"
+
+    def __str__(self) -> str:
+        verdict = "passed" if self.passed else "warned"
+        return f"Blinding audit of {self.study} ({verdict})"
 
 
 class CaseQuota(models.Model):

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from django.db.models import Count, F, Max, Q
 
-from ecgstudy.pool.models import Origin
+from ecgstudy.pool.models import EcgRecord, Origin
 from ecgstudy.studies.models import Assignment, Judgment, Participation, Study
 
 OPEN = Study.Status.LAUNCHED
@@ -216,3 +216,30 @@ def participation_feedback(*, participation: Participation) -> Feedback | None:
         correct=judgments.filter(origin=F("assignment__case__record__origin")).count(),
         answered=judgments.count(),
     )
+
+
+def study_candidate_records(*, study: Study):
+    """The pool's ECGs a study's case mix can draw: of its (origin, rhythm) rows,
+    with a sheet and with their files in storage."""
+    kinds = Q(pk__in=[])
+    for quota in study.quotas.all():
+        kinds |= Q(origin=quota.origin, rhythm=quota.rhythm)
+    return (
+        EcgRecord.objects.filter(kinds, files_missing_since__isnull=True)
+        .exclude(sheet="")
+        .order_by("pk")
+    )
+
+
+def study_by_key(key: str) -> Study | None:
+    """A study by its number or its exact name, as the commands take it."""
+    study = None
+    if key.isdigit():
+        study = Study.objects.filter(pk=int(key)).first()
+    return study or Study.objects.filter(name=key).first()
+
+
+def study_keys_text(limit: int = 20) -> str:
+    """The first studies as "number: name", for an error naming what exists."""
+    names = ", ".join(f"{s.pk}: {s.name}" for s in Study.objects.order_by("pk")[:limit])
+    return names or "none yet"

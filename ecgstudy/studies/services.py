@@ -8,14 +8,22 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import numpy as np
+from django.conf import settings
 from django.contrib.auth import get_user_model, password_validation
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.http import HttpRequest
 from django.utils import timezone
 
-from ecgstudy.pool.models import EcgRecord
+from ecgstudy.pool.models import EcgRecord, Origin
+from ecgstudy.pool.render import DURATION_S
+from ecgstudy.pool.selectors import record_sheet_svg, record_signal
+from ecgstudy.pool.similarity import DuplicateGuard
 from ecgstudy.studies.models import (
     Assignment,
+    BlindingAudit,
     Invitation,
     Judgment,
     Participation,
@@ -24,8 +32,10 @@ from ecgstudy.studies.models import (
     StudyCase,
 )
 from ecgstudy.studies.ordering import reading_order
+from ecgstudy.studies.selectors import CaseCounter, study_candidate_records
 
 INVITATION_DAYS = 14
+AUDIT_MIN_PER_ORIGIN = 4  # two cases of each origin in each of two folds
 User = get_user_model()
 
 
@@ -187,13 +197,28 @@ class _Draw:
 
 
 def _draw_cases(study: Study) -> _Draw:
-    """Draw the study's records with its seed; ValidationError if the pool is short."""
+    """Draw the study's records with its seed; ValidationError if the pool is short.
+
+    Each row's ECGs are taken in a seeded random order, skipping any that is a
+    near-duplicate (``pool.similarity``) of one already taken, so no study ever
+    shows a reader the same ECG twice under two tokens.
+    """
     rng = random.Random(study.seed)
     quotas = list(study.quotas.order_by("origin", "rhythm"))
     if not quotas:
         raise ValidationError("the study has no case mix: add at least one row")
+    guard = DuplicateGuard(settings.POOL_FS, round(DURATION_S * settings.POOL_FS))
+
+    def distinct(record: EcgRecord) -> bool:
+        """Take the record unless it repeats one already taken."""
+        signal = record_signal(record=record)
+        if guard.is_near_duplicate(signal):
+            return False
+        guard.take(signal)
+        return True
+
     counted: list[int] = []
-    leftover: list[int] = []
+    leftover: list[EcgRecord] = []
     shortages = []
     for quota in quotas:
         available = list(
@@ -204,27 +229,45 @@ def _draw_cases(study: Study) -> _Draw:
             )
             .exclude(sheet="")
             .order_by("pk")
-            .values_list("pk", flat=True)
+            .only("pk", "signal")
         )
-        if len(available) < quota.count:
+        rng.shuffle(available)
+        chosen, skipped = [], 0
+        for position, record in enumerate(available):
+            if len(chosen) == quota.count:
+                leftover += available[position:]
+                break
+            if distinct(record):
+                chosen.append(record.pk)
+            else:
+                skipped += 1
+        if len(chosen) < quota.count:
+            repeats = f" ({skipped} near-duplicates left out)" if skipped else ""
             shortages.append(
                 f"{quota.count} {quota.get_origin_display().lower()} "
-                f"{quota.rhythm} asked, {len(available)} in the pool"
+                f"{quota.rhythm} asked, {len(chosen)} distinct in the pool{repeats}"
             )
             continue
-        chosen = rng.sample(available, quota.count)
         counted += chosen
-        leftover += sorted(set(available) - set(chosen))
     if shortages:
         raise ValidationError(
             "the pool has too few ECGs with a sheet: " + "; ".join(shortages)
         )
-    if study.practice_cases > len(leftover):
+    practice = []
+    leftover.sort(key=lambda record: record.pk)
+    rng.shuffle(leftover)
+    for record in leftover:
+        if len(practice) == study.practice_cases:
+            break
+        if distinct(record):
+            practice.append(record.pk)
+    if len(practice) < study.practice_cases:
         raise ValidationError(
-            f"{study.practice_cases} practice cases asked, but only {len(leftover)} "
-            "ECGs of the case mix's kinds are left in the pool after the draw"
+            f"{study.practice_cases} practice cases asked, but only "
+            f"{len(practice)} distinct ECGs of the case mix's kinds are left in the "
+            "pool after the draw"
         )
-    return _Draw(counted=counted, practice=rng.sample(leftover, study.practice_cases))
+    return _Draw(counted=counted, practice=practice)
 
 
 def _check_launch(study: Study) -> tuple[list[str], _Draw | None]:
@@ -398,3 +441,63 @@ def judgment_submit(
             participation.finished_at = now
             participation.save(update_fields=["finished_at"])
     return judgment, True
+
+
+# Blinding audit ----------------------------------------------------------------------
+
+
+def _audit_request() -> HttpRequest:
+    """A request like a reader's, to render case pages outside a real one."""
+    request = HttpRequest()
+    request.method = "GET"
+    request.user = AnonymousUser()
+    return request
+
+
+def study_audit_blinding(
+    *, study: Study, created_by=None, progress=None
+) -> BlindingAudit:
+    """Measure how well the bytes readers would receive tell the origin; store it.
+
+    Every ECG the study's case mix can draw is rendered in the case page exactly
+    as a reader would receive it (a fresh random token, the first counter, the
+    page and its inlined sheet); ``ecgstudy.analysis.blinding`` then computes each
+    origin cue's AUC and the cross-validated AUC of classifiers on them.
+    ``progress(done, total)`` is called as pages are read. Raises ValidationError
+    if the case mix offers too few ECGs of either origin to measure anything.
+    """
+    from ecgstudy.analysis.blinding import audit, case_cues
+    from ecgstudy.studies.pages import case_page_bytes
+
+    records = list(study_candidate_records(study=study))
+    synthetic = np.array([record.origin == Origin.SYNTHETIC for record in records])
+    n_synthetic, n_real = int(synthetic.sum()), int((~synthetic).sum())
+    if min(n_real, n_synthetic) < AUDIT_MIN_PER_ORIGIN:
+        raise ValidationError(
+            "the blinding audit needs at least "
+            f"{AUDIT_MIN_PER_ORIGIN} real and {AUDIT_MIN_PER_ORIGIN} synthetic ECGs "
+            f"of the case mix's kinds in the pool; there are {n_real} and "
+            f"{n_synthetic}"
+        )
+    request = _audit_request()
+    counter = CaseCounter(
+        practice=False, number=1, of=len(records), answered=0, total=len(records)
+    )
+    cues = []
+    for done, record in enumerate(records, start=1):
+        sheet = record_sheet_svg(record=record)
+        page = case_page_bytes(
+            request, study=study, token=new_token(), counter=counter, sheet=sheet
+        )
+        cues.append(case_cues(page, sheet))
+        if progress is not None:
+            progress(done, len(records))
+    result = audit(cues, synthetic, threshold=study.audit_max_auc, seed=study.seed)
+    return BlindingAudit.objects.create(
+        study=study,
+        created_by=created_by,
+        n_real=n_real,
+        n_synthetic=n_synthetic,
+        passed=result.passed,
+        result=result.to_json(),
+    )

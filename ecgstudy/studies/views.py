@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from functools import lru_cache
-
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.forms import SetPasswordForm
@@ -14,13 +11,12 @@ from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.decorators import method_decorator
-from django.utils.safestring import mark_safe
 from django.views.decorators.cache import never_cache
 from django.views.generic import FormView, TemplateView, View
 
-from ecgstudy.pool import render
 from ecgstudy.pool.services import record_sheet_ensure
 from ecgstudy.studies.forms import JudgmentForm
+from ecgstudy.studies.pages import CASE_TEMPLATE, case_page_context
 from ecgstudy.studies.selectors import (
     case_counter,
     next_assignment,
@@ -37,14 +33,6 @@ from ecgstudy.studies.services import (
     invitation_usable,
     judgment_submit,
 )
-
-GAINS_MM_MV = (5, 10, 20)
-
-
-@lru_cache(maxsize=1)
-def viewer_json() -> str:
-    """The sheet geometry the viewer needs for gain and calipers; the same for all."""
-    return json.dumps(render.viewer_geometry() | {"gains": list(GAINS_MM_MV)})
 
 
 def healthz(request) -> HttpResponse:
@@ -114,7 +102,7 @@ class CaseView(LoginRequiredMixin, TemplateView):
     """One case: the sheet and the questions. Every case page of a study has the
     same bytes apart from the sheet, the token and the counter."""
 
-    template_name = "studies/case.html"
+    template_name = CASE_TEMPLATE
 
     def dispatch(self, request, *args, **kwargs):
         if not request.user.is_authenticated:
@@ -161,14 +149,15 @@ class CaseView(LoginRequiredMixin, TemplateView):
             raise Http404("the study is closed") from None
         return self._continue()
 
-    def get_context_data(self, **kwargs):
+    def get_context_data(self, *, form, **kwargs):
         return super().get_context_data(
-            study=self.study,
-            assignment=self.assignment,
-            counter=case_counter(assignment=self.assignment),
-            # The sheet is our own renderer's output, never user input.
-            sheet=mark_safe(self.sheet.decode()),
-            viewer_json=viewer_json(),
+            **case_page_context(
+                study=self.study,
+                token=self.assignment.token,
+                counter=case_counter(assignment=self.assignment),
+                sheet=self.sheet,
+                form=form,
+            ),
             **kwargs,
         )
 

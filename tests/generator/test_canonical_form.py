@@ -175,6 +175,26 @@ def test_derivation_from_8_leads_obeys_einthoven_and_goldberger():
     np.testing.assert_allclose(reduce_to_8(full), eight)
 
 
+def _goldberger_spread_uv(canonical: np.ndarray) -> float:
+    lead = {name: canonical[k].astype(np.float64) for k, name in enumerate(LEADS)}
+    return float(np.std(lead["aVR"] + lead["aVL"] + lead["aVF"]) * 1000)
+
+
+def test_a_recording_and_a_generated_ecg_share_one_lead_construction():
+    """aVR + aVL + aVF is zero by construction in both, not only in generated ECGs."""
+    recording = synthetic_ecg(500).astype(np.float64)
+    # Each stored lead of a recording carries its own quantisation noise.
+    rng = np.random.default_rng(8)
+    recording += rng.uniform(-0.0025, 0.0025, recording.shape)
+    generated = expand_to_12(reduce_to_8(synthetic_ecg(100)))
+    spreads = [
+        _goldberger_spread_uv(canonicalize(recording, 500)),
+        _goldberger_spread_uv(canonicalize(generated, 100)),
+    ]
+    assert max(spreads) < 0.01  # float32 rounding, far below a sheet's 1 uV step
+    assert _goldberger_spread_uv(recording.astype(np.float32)) > 1  # before
+
+
 def test_wfdb_record_reads_in_any_lead_order_and_units(tmp_path):
     ecg = synthetic_ecg(fs=500, seed=5)
     order = [3, 0, 11, 1, 2, 4, 5, 6, 7, 8, 9, 10]

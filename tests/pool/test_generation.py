@@ -119,6 +119,21 @@ def test_same_job_parameters_give_the_same_signals(demo_checkpoint):
 
 
 @pytest.mark.django_db
+def test_a_second_job_without_a_seed_makes_other_ecgs(demo_checkpoint):
+    jobs = [
+        generation_job_run(
+            job=generation_job_create(
+                checkpoint=demo_checkpoint, plan=[(("AF",), 1)], steps=2
+            )
+        )
+        for _ in range(2)
+    ]
+    assert jobs[0].seed != jobs[1].seed  # fresh, and stored to reproduce
+    first, second = (record_signal(record=job.records.get()) for job in jobs)
+    assert np.abs(first - second).max() > 0.05
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -70,6 +70,11 @@ def test_whole_shared_set_imports_each_valid_record_once(ecg_data_dir, settings)
     signal = record_signal(record=record)
     assert signal.shape == (12, 1000) and signal.dtype == np.float32
     assert record_sheet_svg(record=record).startswith(b"<svg")
+    # Paced recordings are filed as PACED, whatever rhythm lies beneath.
+    paced = EcgRecord.objects.filter(dataset="ludb", rhythm="PACED")
+    assert sorted(int(pk) for pk in paced.values_list("source_id", flat=True)) == [
+        8, 34, 45, 74, 90, 93, 95, 104, 111,
+    ]  # fmt: skip
 
     again = run_import(ecg_data_dir / "ludb", "--format", "ludb")
     assert "imported 0, skipped 200, failed 0" in again

@@ -16,6 +16,7 @@ from ecgstudy.pool.render import (
     LAYOUT_ROWS,
     LEADS,
     SHEET_LAYOUT,
+    SIGNAL_LIMIT_MV,
     render_sheet,
     sheet_geometry,
     sheet_size_mm,
@@ -93,10 +94,12 @@ def trace_index(lead: str) -> int:
     return order.index(lead)
 
 
-def test_lead_order_matches_the_generator():
+def test_lead_order_and_signal_limit_match_the_generator():
+    from generator.ecg import CLIP_MV
     from generator.ecg import LEADS as GENERATOR_LEADS
 
     assert LEADS == GENERATOR_LEADS
+    assert SIGNAL_LIMIT_MV == CLIP_MV
 
 
 def test_renderer_imports_neither_django_nor_scipy():
@@ -179,8 +182,9 @@ def test_output_is_svg_scaled_to_its_container_with_a_millimetre_viewbox():
     assert root.get("width") == "100%"
     assert root.get("preserveAspectRatio") == "xMidYMid meet"
     assert (width, height) == (SHEET_LAYOUT.width_mm, SHEET_LAYOUT.height_mm)
-    # 10 s at 25 mm/s plus the calibration area and margins
-    assert width == pytest.approx(270.0) and height == pytest.approx(170.0)
+    # 10 s at 25 mm/s plus the calibration area and margins; four 40-mm rows,
+    # margins, and 25 mm above and below for 5 mV at 10 mm/mV
+    assert width == pytest.approx(270.0) and height == pytest.approx(220.0)
 
 
 @pytest.mark.parametrize("fs", [100, 250, 500])
@@ -312,19 +316,53 @@ def test_each_column_shows_its_own_time_segment_of_its_lead():
             assert np.allclose(SHEET_LAYOUT.baselines_mm[row_index] - ys, 10 * expected)
 
 
-def test_amplitude_beyond_a_row_is_clipped_to_its_reach():
+ROWS_OF_TRACES = [0] * 4 + [1] * 4 + [2] * 4 + [3]
+
+
+def test_every_amplitude_of_the_canonical_range_is_drawn_unclipped():
     signal = np.zeros((12, 1000), dtype=np.float32)
-    signal[:, [50, 300, 550, 800]] = 30.0  # a spike up and one down in every column
-    signal[:, [150, 400, 650, 900]] = -30.0
+    # a 4 mV R wave and a -4.5 mV S wave in every column, the limit once each way
+    signal[:, [50, 300, 550, 800]] = 4.0
+    signal[:, [150, 400, 650, 900]] = -4.5
+    signal[:, 10] = SIGNAL_LIMIT_MV
+    signal[:, 20] = -SIGNAL_LIMIT_MV
     root = parse(render_sheet(signal, 100))
-    for path, row in zip(
-        trace_paths(root), [0] * 4 + [1] * 4 + [2] * 4 + [3], strict=True
+    for index, (path, row) in enumerate(
+        zip(trace_paths(root), ROWS_OF_TRACES, strict=True)
     ):
-        ys = points(path)[:, 1]
-        baseline = SHEET_LAYOUT.baselines_mm[row]
-        assert ys.min() == pytest.approx(baseline - SHEET_LAYOUT.reach_mm)
-        assert ys.max() == pytest.approx(baseline + SHEET_LAYOUT.reach_mm)
-        assert ys.min() >= 0 and ys.max() <= SHEET_LAYOUT.height_mm
+        mv = (SHEET_LAYOUT.baselines_mm[row] - points(path)[:, 1]) / 10
+        holds_the_limit = row == 3 or index % 4 == 0  # the first 2.5 s
+        assert mv.max() == pytest.approx(SIGNAL_LIMIT_MV if holds_the_limit else 4.0)
+        assert mv.min() == pytest.approx(-SIGNAL_LIMIT_MV if holds_the_limit else -4.5)
+    rhythm = points(trace_paths(root)[-1])[:, 1]
+    assert rhythm.min() >= 0 and rhythm.max() <= SHEET_LAYOUT.height_mm
+
+
+def test_a_tall_real_r_wave_is_drawn_as_a_synthetic_one_of_the_same_height():
+    """The drawing treats amplitude the same whatever made it: no flat tops."""
+    real = synthetic_ecg(seed=3)
+    real[9] *= 4.0 / np.abs(real[9]).max()  # V4 with a 4 mV R wave
+    synthetic = real.copy()
+    synthetic[9] += 0.001  # another ECG, the same height
+    heights = []
+    for signal in (real, synthetic):
+        ys = points(trace_paths(parse(render_sheet(signal, 100)))[trace_index("V4")])
+        top = ys[:, 1].min()
+        heights.append(top)
+        assert np.sum(np.isclose(ys[:, 1], top)) == 1  # a peak, not a plateau
+    assert heights[0] == pytest.approx(heights[1], abs=0.02)
+
+
+def test_two_sheets_have_the_same_length_in_bytes_whatever_they_show():
+    rng = np.random.default_rng(5)
+    sheets = [
+        render_sheet(np.zeros((12, 1000), dtype=np.float32), 100),
+        render_sheet(synthetic_ecg(seed=1), 100),
+        render_sheet(synthetic_ecg(seed=2, heart_rate=140) * 3, 100),
+        render_sheet(np.clip(rng.normal(0, 2, (12, 1000)), -5, 5), 100),
+        render_sheet(np.full((12, 1000), 9.0), 100),  # beyond the limit
+    ]
+    assert len({len(sheet.encode()) for sheet in sheets}) == 1
 
 
 def test_calibration_pulse_is_one_millivolt_by_200_ms_in_every_row():

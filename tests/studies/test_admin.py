@@ -23,6 +23,7 @@ def study_form(**changes) -> dict:
         "seed": "3",
         "repeat_fraction": "0.25",
         "practice_cases": "0",
+        "audit_max_auc": "0.65",
         "quotas-TOTAL_FORMS": "2",
         "quotas-INITIAL_FORMS": "0",
         "quotas-0-origin": "real",
@@ -71,7 +72,7 @@ def test_a_launch_that_cannot_happen_says_why(researcher_client, pool):
     study = Study.objects.get()
     launch = reverse("admin:studies_study_launch", args=[study.pk])
     text = researcher_client.get(launch).content.decode()
-    assert "50 real AF asked, 4 in the pool" in text
+    assert "50 real AF asked, 4 distinct in the pool" in text
     response = researcher_client.post(launch, follow=True)
     assert "Not launched" in response.content.decode()
     study.refresh_from_db()

@@ -72,7 +72,9 @@ def test_practice_cases_come_first_and_are_not_counted(pool):
 
 def test_launch_on_a_short_pool_names_the_shortage_and_writes_nothing(pool):
     study = make_study(per_group=PER_GROUP_TOO_MANY)
-    with pytest.raises(ValidationError, match="9 real AF asked, 4 in the pool"):
+    with pytest.raises(
+        ValidationError, match="9 real AF asked, 4 distinct in the pool"
+    ):
         study_launch(study=study)
     study.refresh_from_db()
     assert study.is_draft

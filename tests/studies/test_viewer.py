@@ -16,7 +16,7 @@ CONFIG = {
     "speed_mm_s": 25.0,
     "gain_mm_mv": 10.0,
     "gains": [5, 10, 20],
-    "baselines_mm": [25.0, 65.0, 105.0, 145.0],
+    "baselines_mm": [50.0, 90.0, 130.0, 170.0],
     "trace_rows": [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3],
     "calibration": {
         "start_mm": 5.0,
@@ -27,7 +27,7 @@ CONFIG = {
     },
 }
 CONFIG_JSON = json.dumps(CONFIG)
-SHEET = (270.0, 170.0)
+SHEET = (270.0, 220.0)
 VIEWER = "document.querySelector('.ecg-viewer').ecgViewer"
 STATE = f"{VIEWER}.state()"
 
@@ -169,7 +169,7 @@ def test_gain_20_doubles_a_trace_and_gain_10_restores_the_drawing(open_viewer):
 
 def test_gain_scales_the_rhythm_strip_about_its_own_baseline(open_viewer):
     viewer = open_viewer()
-    top = viewer.client_point(0, 145.0)[1]
+    top = viewer.client_point(0, 170.0)[1]
 
     def extent():
         box = viewer.page.evaluate(
@@ -284,7 +284,7 @@ def test_zoom_buttons_step_by_1_25_and_fit_restores_the_whole_sheet(open_viewer)
     viewer = open_viewer()
     assert viewer.page.evaluate(
         "document.querySelector('svg').getAttribute('viewBox')"
-    ) == ("0 0 270.00 170.00")
+    ) == ("0 0 270.00 220.00")
     height_before = viewer.page.evaluate(
         "document.querySelector('svg').getBoundingClientRect().height"
     )
@@ -327,14 +327,24 @@ def test_zoom_stays_between_the_whole_sheet_and_8x(open_viewer):
 def test_panning_is_clamped_to_the_sheet(open_viewer):
     viewer = open_viewer()
     viewer.page.evaluate(f"{VIEWER}.zoomBy(2)")
-    # Each drag crosses the whole viewport, further than the view can travel.
-    viewer.drag(viewer.client_point(70.0, 45.0), (1275, 895))
-    assert viewer.state()["viewBox"] == pytest.approx([0, 0, 135, 85])
+    half = [SHEET[0] / 2, SHEET[1] / 2]
+
+    def drag_from_the_views_corner(to):
+        # Two drags, each from just inside the view's top left corner, cross
+        # further than the view can travel.
+        for _ in range(2):
+            x, y, _, _ = viewer.state()["viewBox"]
+            viewer.drag(viewer.client_point(x + 2, y + 2), to)
+
+    drag_from_the_views_corner((1275, 895))
+    assert viewer.state()["viewBox"] == pytest.approx([0, 0, *half])
 
     viewer.page.evaluate(f"{VIEWER}.reset()")
     viewer.page.evaluate(f"{VIEWER}.zoomBy(2)")
-    viewer.drag(viewer.client_point(200.0, 125.0), (5, 5))
-    assert viewer.state()["viewBox"] == pytest.approx([135, 85, 135, 85])
+    for _ in range(2):
+        x, y, _, _ = viewer.state()["viewBox"]
+        viewer.drag(viewer.client_point(x + 60, y + 40), (5, 5))
+    assert viewer.state()["viewBox"] == pytest.approx([*half, *half])
 
     # Zooming out from a corner pulls the view back inside the sheet.
     viewer.page.evaluate(f"{VIEWER}.zoomBy(0.8)")
@@ -474,6 +484,6 @@ def test_a_bad_configuration_leaves_the_sheet_static_with_one_error(
     assert viewer.page.evaluate(f"{VIEWER} === undefined")
     assert viewer.page.evaluate(
         "document.querySelector('svg').getAttribute('viewBox')"
-    ) == ("0 0 270.00 170.00")
+    ) == ("0 0 270.00 220.00")
     viewer.page.keyboard.press("+")
     assert viewer.page.locator(".ecg-calipers").count() == 0

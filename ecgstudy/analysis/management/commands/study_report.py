@@ -7,7 +7,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from ecgstudy.analysis import exports
-from ecgstudy.studies.models import Study
+from ecgstudy.studies.selectors import study_by_key, study_keys_text
 
 
 class Command(BaseCommand):
@@ -57,15 +57,8 @@ class Command(BaseCommand):
             self.style.SUCCESS(f"Wrote the {format} report of “{found}” to {out}")
         )
 
-    def _study(self, key: str) -> Study:
-        study = None
-        if key.isdigit():
-            study = Study.objects.filter(pk=int(key)).first()
+    def _study(self, key: str):
+        study = study_by_key(key)
         if study is None:
-            study = Study.objects.filter(name=key).first()
-        if study is None:
-            names = ", ".join(
-                f"{s.pk}: {s.name}" for s in Study.objects.order_by("pk")[:20]
-            )
-            raise CommandError(f"no study {key!r}; studies are: {names or 'none yet'}")
+            raise CommandError(f"no study {key!r}; studies are: {study_keys_text()}")
         return study

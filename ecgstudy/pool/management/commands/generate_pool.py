@@ -41,7 +41,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--guidance", type=float, default=1.0, help="1 = no guidance."
         )
-        parser.add_argument("--seed", type=int, default=1)
+        parser.add_argument(
+            "--seed",
+            type=int,
+            default=None,
+            help="Seed of the job (default: a fresh random one, stored with the "
+            "job and printed, so it reproduces).",
+        )
         parser.add_argument(
             "--chunk", type=int, default=8, help="ECGs per Celery task."
         )
