@@ -15,7 +15,7 @@ from generator.checkpoint import (
     load_checkpoint,
     resolve_device,
 )
-from generator.data import multi_hot
+from generator.data import SHAPE_LABEL, multi_hot
 from generator.diffusion import GaussianDiffusion
 from generator.ecg import CLIP_MV, LEADS, expand_to_12
 from generator.model import SSSD
@@ -136,6 +136,11 @@ def generate(
         raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
     if guidance < 0:
         raise ValueError(f"guidance must be non-negative, got {guidance}")
+    if SHAPE_LABEL in labels:
+        raise ValueError(
+            f"{SHAPE_LABEL} marks training ECGs without millivolts; it is never asked "
+            "for"
+        )
     loaded = load_model(checkpoint, device)
     ckpt = loaded.checkpoint
     label_vector = torch.from_numpy(multi_hot(list(labels), ckpt.labels))
@@ -182,4 +187,5 @@ def generate(
 
 def checkpoint_labels(checkpoint: str | Path) -> list[str]:
     """The label vocabulary a checkpoint can be conditioned on."""
-    return list(load_model(checkpoint, "cpu").checkpoint.labels)
+    labels = load_model(checkpoint, "cpu").checkpoint.labels
+    return [label for label in labels if label != SHAPE_LABEL]

@@ -83,7 +83,9 @@ def save_checkpoint(ckpt: Checkpoint, path: str | Path) -> None:
         **ckpt.extra,
     }
     if ckpt.rhythm is not None:
-        payload["rhythm"] = ckpt.rhythm
+        # Always the rhythm model's own form: a prior stored as records' RR
+        # sequences (before the model) is fitted here and the sequences dropped.
+        payload["rhythm"] = RhythmPrior.from_dict(ckpt.rhythm).to_dict()
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         torch.save(payload, tmp)

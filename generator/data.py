@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import math
 import zlib
 from collections import Counter
@@ -31,6 +32,10 @@ from generator.rhythm import (
 )
 
 NORMAL_LABEL = "NORM"
+# Carried by records whose amplitudes their uploader normalised: the model learns
+# waveform shape and rhythm from them and voltages only from millivolt records.
+# Generation never asks for it, so what it draws has millivolt amplitudes.
+SHAPE_LABEL = "source:shape"
 MIN_BEATS = 4  # a record needs this many clean beats to train a timing model
 RHYTHM_ORDER = ("SR", "AF", "AFL", "SB", "STach", "SA", "PACED", "other")
 
@@ -108,13 +113,28 @@ class SignalSet:
     timing: list[np.ndarray] | None = None  # each (2, N_i): see generator.rhythm
     rr: list[np.ndarray] | None = None  # each record's clean RR intervals, seconds
 
+    def __add__(self, other: SignalSet) -> SignalSet:
+        """Both sets' records in one; labels must share a vocabulary."""
+        with_timing = self.timing is not None and other.timing is not None
+        return SignalSet(
+            self.signals + other.signals,
+            np.concatenate([self.labels, other.labels]).astype(np.float32),
+            self.rhythms + other.rhythms,
+            self.skipped + other.skipped,
+            names=self.names + other.names,
+            timing=self.timing + other.timing if with_timing else None,
+            rr=self.rr + other.rr if with_timing else None,
+        )
+
+    def lead_sd(self) -> np.ndarray:
+        """(8,) the median standard deviation of each lead over the records, mV."""
+        return np.median(np.stack([s.std(axis=1) for s in self.signals]), axis=0)
+
     def rhythm_prior(self) -> RhythmPrior:
-        """The RR sequences of these records with their labels."""
+        """The rhythm model fitted on these records' RR intervals and labels."""
         if self.rr is None:
             raise ValueError("load_signals(..., timing=True) finds the beats")
-        return RhythmPrior(
-            rr=[r.tolist() for r in self.rr], labels=[list(n) for n in self.names]
-        )
+        return RhythmPrior.fit(self.rr, self.names)
 
 
 def load_signals(
@@ -165,6 +185,63 @@ def load_signals(
     return SignalSet(
         signals,
         labels_array.astype(np.float32),
+        rhythms,
+        skipped,
+        names=names_list,
+        timing=timings if timing else None,
+        rr=rrs if timing else None,
+    )
+
+
+def load_shape_set(
+    folder: str | Path,
+    vocabulary: Sequence[str],
+    lead_sd: np.ndarray,
+    *,
+    splits: Sequence[str] = ("train",),
+    timing: bool = False,
+) -> SignalSet:
+    """PTB-XL ECGs whose leads their uploader z-scored (``ptbxl-shape``: a
+    ``signals_100hz.npy`` (n, 12, 1000) of canonical leads at 100 Hz band-passed
+    0.5-40 Hz, and an ``index.csv`` with ``row``, ``rhythm``, ``normal``, ``split``).
+
+    Their millivolts are lost, so they teach shape and rhythm only: each lead is
+    scaled to ``lead_sd`` (the typical SD of that lead in millivolt records, (8,)
+    for I, aVF, V1-V6) and every record carries SHAPE_LABEL. ``test`` is refused,
+    ``exclude`` rows (already in another set) are never read.
+    """
+    if "test" in splits:
+        raise ValueError("never train on the held-out test split")
+    folder = Path(folder)
+    array = np.load(folder / "signals_100hz.npy", mmap_mode="r")
+    with open(folder / "index.csv", newline="", encoding="utf-8") as handle:
+        rows = [row for row in csv.DictReader(handle) if row["split"] in splits]
+    scale = np.asarray(lead_sd, dtype=np.float64)[:, None]
+    signals, labels, rhythms, names_list, timings, rrs = [], [], [], [], [], []
+    skipped = 0
+    for row in rows:
+        independent = reduce_to_8(array[int(row["row"])].astype(np.float64)) * scale
+        independent = np.ascontiguousarray(independent.astype(np.float32))
+        rhythm = row["rhythm"] or "other"
+        names = [rhythm] + ([NORMAL_LABEL] if row["normal"] == "1" else [])
+        names = [n for n in names if n in vocabulary] + [SHAPE_LABEL]
+        if timing:
+            peaks = detect_r_peaks(lead_ii(independent), CANONICAL_FS)
+            rr = clean_rr(peaks, CANONICAL_FS, regular=rhythm in REGULAR_RHYTHMS)
+            if rr.size < MIN_BEATS - 1:
+                skipped += 1
+                continue
+            timings.append(timing_channels(peaks, independent.shape[1], CANONICAL_FS))
+            rrs.append(rr)
+        signals.append(independent)
+        labels.append(multi_hot(names, vocabulary))
+        rhythms.append(rhythm)
+        names_list.append(names)
+    return SignalSet(
+        signals,
+        np.stack(labels).astype(np.float32)
+        if labels
+        else np.zeros((0, len(vocabulary)), np.float32),
         rhythms,
         skipped,
         names=names_list,

@@ -11,9 +11,9 @@ form (12 leads, 10 s, ``CANONICAL_FS``):
   and the distance of the average power spectra;
 - label consistency: a rhythm detector trained on real ``train`` ECGs labels the
   synthetic ones;
-- memorisation: each synthetic ECG's nearest ``train`` record under a
-  shift-invariant correlation distance, against the nearest-neighbour distances of
-  real records among themselves;
+- memorisation: each synthetic ECG's nearest ``train`` record under an
+  amplitude-normalised, shift-tolerant correlation (``generator.similarity``),
+  against how close unseen real patients (``test``) come to the training set;
 - utility: AF vs sinus rhythm and normal vs abnormal, trained on synthetic and tested
   on real (TSTR), the reverse (TRTS) and real on real (TRTR), F1 and AUROC with
   bootstrap intervals;
@@ -49,10 +49,12 @@ from generator.ecg import (
     read_wfdb,
 )
 from generator.rhythm import find_r_peaks, upsample_for_detection
+from generator.similarity import DUPLICATE_SIMILARITY
+from generator.similarity import nearest as nearest_similar
 
 # Two canonical ECGs this close (correlation above 0.99 at the best shift) are one
 # recording; the shared collection holds a few such duplicates across datasets.
-DUPLICATE_DISTANCE = 0.01
+CLOSEST_PAIRS = 3  # synthetic/train pairs the report draws
 SCALAR_FEATURES = (
     "heart_rate_bpm",
     "rr_cv",  # standard deviation / mean of the RR intervals
@@ -529,77 +531,53 @@ def two_sample_auc(
 # Memorisation
 
 
-def _unit(signals: np.ndarray) -> np.ndarray:
-    centred = signals - signals.mean(axis=-1, keepdims=True)
-    norms = np.sqrt((centred**2).sum(axis=(1, 2), keepdims=True))
-    return centred / np.maximum(norms, 1e-12)
+def memorisation(
+    synthetic: EcgSet, train: EcgSet, unseen: EcgSet, *, fs: int = CANONICAL_FS
+) -> dict:
+    """Flag synthetic ECGs closer to a training patient than unseen patients come.
 
-
-def nearest_neighbours(
-    queries: np.ndarray, references: np.ndarray, *, exclude_self: bool = False
-) -> tuple[np.ndarray, np.ndarray]:
-    """Distance of each query to its nearest reference, and that reference's index.
-
-    Distance: 1 - the largest normalised cross-correlation over all time shifts,
-    summed over the 12 leads, so a copy of a shifted window is still found (0 for
-    an exact copy, 1 for unrelated signals). ``exclude_self`` skips the diagonal
-    when queries and references are the same set.
+    Closeness is ``generator.similarity``'s: the correlation of the z-scored leads
+    at the best shift of up to 2 s, averaged over the leads, so a rescaled or
+    shifted copy is found. The reference is how close real records the model
+    never saw (``unseen``, e.g. the test split) come to their nearest training
+    record: a synthetic ECG closer than the closest of them is flagged. Unseen
+    records that are the same recording as a training one (similarity of at
+    least DUPLICATE_SIMILARITY: public collections share records) are left out
+    of the reference, or nothing could ever be flagged. Distances are reported
+    as 1 - similarity (0 for a copy).
     """
-    length = queries.shape[-1]
-    size = 1 << (2 * length - 1).bit_length()
-    q = np.fft.rfft(_unit(queries), n=size, axis=-1)  # (n, 12, F)
-    r = np.conj(np.fft.rfft(_unit(references), n=size, axis=-1))  # (m, 12, F)
-    distances = np.empty(len(queries))
-    indices = np.empty(len(queries), dtype=int)
-    for i in range(len(queries)):
-        correlation = np.fft.irfft((q[i][None] * r).sum(axis=1), n=size, axis=-1)
-        best = correlation.max(axis=-1)  # (m,)
-        if exclude_self:
-            best[i] = -np.inf
-        indices[i] = int(best.argmax())
-        distances[i] = 1.0 - float(best[indices[i]])
-    return distances, indices
-
-
-def memorisation(synthetic: EcgSet, train: EcgSet) -> dict:
-    """Flag synthetic ECGs closer to a training record than real records get.
-
-    The reference is each training record's distance to its nearest other
-    training record. Pairs closer than ``DUPLICATE_DISTANCE`` are the same
-    recording filed twice (public collections share records) and are left out
-    of the reference, or the threshold would be 0 and nothing could be flagged.
-    """
-    distances, nearest = nearest_neighbours(synthetic.signals, train.signals)
-    real_distances, _ = nearest_neighbours(
-        train.signals, train.signals, exclude_self=True
-    )
-    distinct = real_distances[real_distances >= DUPLICATE_DISTANCE]
-    threshold = float(distinct.min()) if distinct.size else DUPLICATE_DISTANCE
+    similarity, nearest = nearest_similar(synthetic.signals, train.signals, fs)
+    unseen_similarity, _ = nearest_similar(unseen.signals, train.signals, fs)
+    duplicates = unseen_similarity >= DUPLICATE_SIMILARITY
+    reference = unseen_similarity[~duplicates]
+    ceiling = float(reference.max()) if reference.size else DUPLICATE_SIMILARITY
+    distances, reference_distances = 1 - similarity, 1 - reference
+    threshold = 1 - ceiling
     flagged = np.flatnonzero(distances < threshold)
-    closest = int(distances.argmin())
+    order = np.argsort(distances)
+    closest = int(order[0])
+
+    def pair(i: int) -> dict:
+        return {
+            "synthetic": synthetic.ids[i],
+            "synthetic_index": int(i),
+            "train": train.ids[nearest[i]],
+            "train_index": int(nearest[i]),
+            "distance": float(distances[i]),
+        }
+
     return {
-        "distance": "1 - max normalised cross-correlation over shifts (0 = copy)",
+        "distance": "1 - correlation of the z-scored leads at the best shift "
+        "(up to 2 s), averaged over the leads (0 = copy)",
         "synthetic_to_train": _describe(distances)
         | {"min": float(distances.min()), "values": distances.round(4).tolist()},
-        "train_to_train": _describe(distinct)
-        | {"min": threshold, "values": distinct.round(4).tolist()},
-        "train_duplicates": int((real_distances < DUPLICATE_DISTANCE).sum()),
+        "unseen_to_train": _describe(reference_distances)
+        | {"min": threshold, "values": reference_distances.round(4).tolist()},
+        "unseen_duplicates": int(duplicates.sum()),
         "threshold": threshold,
-        "flagged": [
-            {
-                "synthetic": synthetic.ids[i],
-                "train": train.ids[nearest[i]],
-                "distance": float(distances[i]),
-            }
-            for i in flagged
-        ],
-        "closest_pair": {
-            "synthetic": synthetic.ids[closest],
-            "synthetic_index": closest,
-            "train": train.ids[nearest[closest]],
-            "train_index": int(nearest[closest]),
-            "distance": float(distances[closest]),
-        },
+        "flagged": [pair(i) for i in flagged],
+        "closest_pair": pair(closest),
+        "closest_pairs": [pair(i) for i in order[:CLOSEST_PAIRS]],
     }
 
 
@@ -656,7 +634,7 @@ def evaluate(
         train, train_f, test, test_f, synthetic, synthetic_f, seed=seed
     )
     step("memorisation")
-    results["memorisation"] = memorisation(synthetic, train)
+    results["memorisation"] = memorisation(synthetic, train, test, fs=fs)
     step("utility")
     results["utility"] = utility(
         train, train_f, test, test_f, synthetic, synthetic_f, n_boot=n_boot, seed=seed
@@ -756,10 +734,10 @@ def plots(
     memo = results["memorisation"]
     figure, ax = plt.subplots(figsize=(7, 3.2))
     ax.hist(
-        memo["train_to_train"]["values"],
+        memo["unseen_to_train"]["values"],
         bins=30,
         alpha=0.6,
-        label="real train to nearest other train",
+        label="unseen real to nearest train",
     )
     ax.hist(
         memo["synthetic_to_train"]["values"],
@@ -767,26 +745,29 @@ def plots(
         alpha=0.6,
         label="synthetic to nearest train",
     )
-    ax.axvline(memo["threshold"], color="k", linestyle="--", label="closest real pair")
-    ax.set_xlabel("distance (1 - max normalised cross-correlation)")
+    ax.axvline(
+        memo["threshold"], color="k", linestyle="--", label="closest unseen patient"
+    )
+    ax.set_xlabel("distance (1 - correlation at the best shift, mean over leads)")
     ax.legend(fontsize=8)
     images["memorisation.png"] = _png(figure)
-    pair = memo["closest_pair"]
-    a = synthetic.signals[pair["synthetic_index"]]
-    b = train.signals[pair["train_index"]]
-    figure, axes = plt.subplots(12, 1, figsize=(12, 14), sharex=True)
-    t = np.arange(a.shape[-1]) / fs
-    for i, ax in enumerate(axes):
-        ax.plot(t, b[i], color="#1d5fa8", linewidth=0.8, label="nearest train record")
-        ax.plot(t, a[i], color="#c2410c", linewidth=0.8, label="synthetic")
-        ax.set_ylabel(LEADS[i], rotation=0, labelpad=18)
-    axes[0].legend(fontsize=8, loc="upper right")
-    axes[-1].set_xlabel("s")
-    figure.suptitle(
-        f"Closest pair: {pair['synthetic']} and {pair['train']} "
-        f"(distance {pair['distance']:.3f})"
-    )
-    images["closest_pair.png"] = _png(figure)
+    for rank, pair in enumerate(memo.get("closest_pairs", [memo["closest_pair"]])):
+        a = synthetic.signals[pair["synthetic_index"]]
+        b = train.signals[pair["train_index"]]
+        figure, axes = plt.subplots(12, 1, figsize=(12, 14), sharex=True)
+        t = np.arange(a.shape[-1]) / fs
+        for i, ax in enumerate(axes):
+            ax.plot(t, b[i], color="#1d5fa8", linewidth=0.8, label="nearest train")
+            ax.plot(t, a[i], color="#c2410c", linewidth=0.8, label="synthetic")
+            ax.set_ylabel(LEADS[i], rotation=0, labelpad=18)
+        axes[0].legend(fontsize=8, loc="upper right")
+        axes[-1].set_xlabel("s")
+        figure.suptitle(
+            f"Closest pair {rank + 1}: {pair['synthetic']} and {pair['train']} "
+            f"(distance {pair['distance']:.3f}, flagged below {memo['threshold']:.3f})"
+        )
+        name = "closest_pair.png" if rank == 0 else f"closest_pair_{rank + 1}.png"
+        images[name] = _png(figure)
     return images
 
 
@@ -872,7 +853,7 @@ def summary_html(
     headline = (
         "Two-sample AUC (real vs synthetic, cross-validated; 0.5 is ideal): "
         f"<b>{_fmt(s['two_sample_auc'])}</b>. Synthetic ECGs closer to a training "
-        "record than any two distinct real training records are to each other: "
+        "patient than any unseen real patient comes: "
         f"<b>{s['memorised']}</b> (threshold {_fmt(memo['threshold'])}). "
         f"AF vs SR, TSTR F1 <b>{_fmt(s['tstr_af_f1'])}</b> against TRTR "
         f"{_fmt(s['trtr_af_f1'])} (real test AF cases: {s['n_af_test']})."

@@ -7,11 +7,11 @@ rhythm comes from a prior fitted on the training records' RR intervals: a regula
 sinus rhythm stays regular and atrial fibrillation stays irregular, which a small
 model trained on a few hundred ECGs does not learn reliably on its own.
 
-The prior keeps each training record's RR sequence with its labels. To draw a
-rhythm for a label set it picks a record carrying those labels, starts its RR
-sequence at a random beat (wrapping around), scales it by a random factor within
-+/- ``RATE_JITTER`` and puts the first beat at a random phase. Only beat times
-are taken from training records, never a waveform.
+The prior is a small generative model per rhythm (``RhythmPrior``): how mean rate
+and RR variability spread across the training records of that rhythm, and how
+strongly successive intervals follow each other. Each new ECG draws its own rate,
+variability and intervals from it, with the first beat at a random phase. It keeps
+summaries over at least MIN_RECORDS records, never a record's own sequence.
 """
 
 from __future__ import annotations
@@ -19,17 +19,26 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy.signal import resample_poly
 
 DETECTION_FS = 500  # NeuroKit2's detector is tuned for diagnostic rates
 MAX_GAP_S = 2.5  # timing channels saturate here (a pause longer than this)
-RATE_JITTER = 0.08  # the prior scales a record's RR intervals by 1 +/- this
 MIN_RR_S, MAX_RR_S = 0.25, 2.5  # RR intervals outside are detection errors
 REGULAR_RHYTHMS = ("SR", "SB", "STach", "PACED")  # one beat per expected interval
 REGULAR_TOLERANCE = 0.25  # in those, an RR this far from the median is not kept
+
+# The rhythm prior
+PRIOR_FORMAT = "rhythm-model-1"
+POOLED = "*"  # the group of all records, for label sets without a group of their own
+MIN_RECORDS = 5  # a rhythm gets a group of its own only over this many records
+RHYTHM_ORDER = ("PACED", "AF", "AFL", "SB", "STach", "SA", "SR", "other")
+SINUS_RHYTHMS = ("SR", "SB", "STach", "SA")
+IRREGULAR_RHYTHMS = ("AF",)  # successive intervals independent of each other
+MIN_CV, MAX_CV = 0.003, 0.4  # RR coefficient of variation, as drawn
+MIN_LOG_RR_SD, MIN_LOG_CV_SD = 0.05, 0.1  # floors of the spreads across records
 
 
 def find_r_peaks(lead: np.ndarray, fs: int) -> np.ndarray:
@@ -100,53 +109,165 @@ def clean_rr(peaks: np.ndarray, fs: int, *, regular: bool = False) -> np.ndarray
     return rr
 
 
+@dataclass(frozen=True)
+class RhythmGroup:
+    """How the RR intervals of one rhythm behave across training records: only
+    summaries over records, never a record's own sequence."""
+
+    n_records: int
+    log_rr_mean: float  # mean over records of log(mean RR in s)
+    log_rr_sd: float  # their spread: heart rates differ between patients
+    log_cv_mean: float  # mean over records of log(RR coefficient of variation)
+    log_cv_sd: float
+    autocorrelation: float  # median lag-1 autocorrelation of RR within a record
+    irregular: bool  # intervals drawn independently (AF) rather than as AR(1)
+
+    def draw_intervals(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` RR intervals in seconds of one new, made-up ECG."""
+        mean = math.exp(rng.normal(self.log_rr_mean, self.log_rr_sd))
+        mean = float(np.clip(mean, MIN_RR_S * 1.2, MAX_RR_S / 1.5))
+        cv = float(
+            np.clip(
+                math.exp(rng.normal(self.log_cv_mean, self.log_cv_sd)), MIN_CV, MAX_CV
+            )
+        )
+        if self.irregular:
+            # independent log-normal intervals with this mean and spread
+            sigma = math.sqrt(math.log1p(cv**2))
+            rr = mean * np.exp(sigma * rng.standard_normal(n) - sigma**2 / 2)
+        else:
+            # a stationary AR(1): slow swings of rate, as breathing gives sinus rhythm
+            phi = self.autocorrelation
+            z = np.empty(n)
+            z[0] = rng.standard_normal()
+            shocks = rng.standard_normal(n) * math.sqrt(1 - phi**2)
+            for k in range(1, n):
+                z[k] = phi * z[k - 1] + shocks[k]
+            rr = mean * (1 + cv * z)
+        return np.clip(rr, MIN_RR_S, MAX_RR_S)
+
+
+def _record_summary(rr: np.ndarray) -> tuple[float, float, float] | None:
+    """(log mean RR, log CV, lag-1 autocorrelation) of one record's intervals."""
+    rr = np.asarray(rr, dtype=float)
+    if rr.size < 3:
+        return None
+    cv = max(rr.std() / rr.mean(), MIN_CV)
+    centred = rr - rr.mean()
+    denominator = float(np.dot(centred, centred))
+    autocorrelation = (
+        float(np.dot(centred[:-1], centred[1:]) / denominator)
+        if rr.size >= 4 and denominator > 0
+        else 0.0
+    )
+    return math.log(rr.mean()), math.log(cv), autocorrelation
+
+
+def _fit_group(summaries: list[tuple[float, float, float]], irregular: bool):
+    values = np.array(summaries)  # (records, 3)
+    spread = values.std(axis=0) if len(values) > 1 else np.zeros(3)
+    return RhythmGroup(
+        n_records=len(values),
+        log_rr_mean=float(values[:, 0].mean()),
+        log_rr_sd=float(max(spread[0], MIN_LOG_RR_SD)),
+        log_cv_mean=float(values[:, 1].mean()),
+        log_cv_sd=float(max(spread[1], MIN_LOG_CV_SD)),
+        autocorrelation=float(np.clip(np.median(values[:, 2]), 0.0, 0.9)),
+        irregular=irregular,
+    )
+
+
 @dataclass
 class RhythmPrior:
-    """RR sequences of training records and their label sets; draws new beat times."""
+    """A generative model of beat timing, per rhythm, fitted on training records.
 
-    rr: list[list[float]]  # seconds, one sequence per record
-    labels: list[list[str]]  # the record's label names
+    For each rhythm with at least MIN_RECORDS records it keeps how the records'
+    mean RR and RR variability are spread and how strongly successive intervals
+    follow each other; a new ECG's mean rate and variability are drawn from those
+    spreads and its intervals from an AR(1) (regular rhythms) or independently
+    (AF). Nothing of any one record is kept, so no patient's beat sequence can be
+    replayed (a sequence replayed with its patient's exact beat times drew that
+    patient's waveform back out of an overfit model).
+    """
+
+    groups: dict[str, RhythmGroup]  # rhythm name, and POOLED, -> its model
 
     def __post_init__(self):
-        if len(self.rr) != len(self.labels):
+        if POOLED not in self.groups:
+            raise ValueError("rhythm prior needs a pooled group of all records")
+
+    @classmethod
+    def fit(
+        cls, rr: Sequence[Sequence[float]], labels: Sequence[Sequence[str]]
+    ) -> RhythmPrior:
+        """Fit on records' RR intervals (seconds) and label sets; raises ValueError
+        without at least one record of 3 or more intervals."""
+        if len(rr) != len(labels):
             raise ValueError("rhythm prior: one label list per RR sequence")
-        if not self.rr:
-            raise ValueError("rhythm prior needs at least one record with beats")
+        by_rhythm: dict[str, list] = {}
+        pooled = []
+        for intervals, names in zip(rr, labels, strict=True):
+            summary = _record_summary(np.asarray(intervals))
+            if summary is None:
+                continue
+            pooled.append(summary)
+            rhythm = _rhythm_of(names)
+            if rhythm is not None:
+                by_rhythm.setdefault(rhythm, []).append(summary)
+        if not pooled:
+            raise ValueError(
+                "rhythm prior needs at least one record with 3 or more RR intervals"
+            )
+        groups = {
+            rhythm: _fit_group(summaries, rhythm in IRREGULAR_RHYTHMS)
+            for rhythm, summaries in by_rhythm.items()
+            if len(summaries) >= MIN_RECORDS
+        }
+        groups[POOLED] = _fit_group(pooled, irregular=False)
+        return cls(groups=groups)
 
     def to_dict(self) -> dict:
-        return {"rr": [list(map(float, r)) for r in self.rr], "labels": self.labels}
+        return {
+            "format": PRIOR_FORMAT,
+            "groups": {name: asdict(group) for name, group in self.groups.items()},
+        }
 
     @classmethod
     def from_dict(cls, values: dict) -> RhythmPrior:
+        if "rr" in values:  # a checkpoint from before: fit on what it stored
+            return cls.fit(values["rr"], values["labels"])
+        if values.get("format") != PRIOR_FORMAT:
+            raise ValueError(f"unknown rhythm prior format {values.get('format')!r}")
         return cls(
-            rr=[list(map(float, r)) for r in values["rr"]],
-            labels=[list(map(str, names)) for names in values["labels"]],
+            groups={
+                name: RhythmGroup(**group) for name, group in values["groups"].items()
+            }
         )
 
-    def candidates(self, names: Sequence[str]) -> list[int]:
-        """Records whose labels match ``names``: exactly, else all of them, else the
-        rhythm (the first name), else any record."""
-        wanted = set(names)
-        for accept in (
-            lambda have: have == wanted,
-            lambda have: wanted <= have,
-            lambda have: bool(names) and names[0] in have,
-            lambda have: True,
-        ):
-            found = [i for i, have in enumerate(self.labels) if accept(set(have))]
-            if found:
-                return found
-        raise AssertionError("unreachable: the prior is not empty")
+    def group_for(self, names: Sequence[str]) -> str:
+        """The group that draws for a label set: its rhythm's, else sinus rhythm's
+        for a sinus rhythm without a group of its own, else the pooled one."""
+        rhythm = _rhythm_of(names)
+        if rhythm in self.groups:
+            return rhythm
+        if rhythm in SINUS_RHYTHMS and "SR" in self.groups:
+            return "SR"
+        return POOLED
 
     def draw(
         self, names: Sequence[str], length: int, fs: int, rng: np.random.Generator
     ) -> np.ndarray:
         """R-peak sample positions (float) covering [0, length) for one ECG."""
-        options = self.candidates(names)
-        rr = np.asarray(self.rr[options[rng.integers(len(options))]])
-        rr = rr * fs * (1 + RATE_JITTER * (2 * rng.random() - 1))
-        start = rng.integers(len(rr))
-        n = math.ceil(length / rr.min()) + 2
-        intervals = np.resize(np.roll(rr, -start), n)
+        group = self.groups[self.group_for(names)]
+        n = math.ceil(length / (MIN_RR_S * fs)) + 2
+        intervals = group.draw_intervals(n, rng) * fs
         first = rng.random() * intervals[0]
         return first + np.concatenate([[0.0], np.cumsum(intervals[:-1])])
+
+
+def _rhythm_of(names: Sequence[str]) -> str | None:
+    """The rhythm a label set names (the first in RHYTHM_ORDER), if any."""
+    for rhythm in RHYTHM_ORDER:
+        if rhythm in names:
+            return rhythm
+    return None

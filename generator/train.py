@@ -22,9 +22,11 @@ from generator.checkpoint import (
     save_checkpoint,
 )
 from generator.data import (
+    SHAPE_LABEL,
     BatchSampler,
     first_windows,
     label_vocabulary,
+    load_shape_set,
     load_signals,
     split_records,
 )
@@ -56,6 +58,7 @@ class TrainConfig:
     eval_every: int = 250  # steps between validation losses
     log_every: int = 25  # steps between log lines
     seed: int = 0  # seed of data order, noise and initial weights
+    shape_data: str = ""  # a ptbxl-shape folder: z-scored ECGs for shape and rhythm
 
 
 def parameter_groups(
@@ -137,6 +140,17 @@ def add_timing_input(weights: dict[str, torch.Tensor], cfg: ModelConfig) -> dict
     return {**weights, **missing}
 
 
+def add_labels(weights: dict[str, torch.Tensor], n_new: int) -> dict:
+    """Weights whose "sssd" label embedding learns ``n_new`` more labels; their
+    rows start at zero, so the network computes what it did for every old label."""
+    key = "label_embedding.weight"
+    if key not in weights:
+        raise ValueError("only the 'sssd' label embedding can learn new labels")
+    old = weights[key]
+    extra = torch.zeros(n_new, old.shape[1], dtype=old.dtype)
+    return {**weights, key: torch.cat([old, extra])}
+
+
 def train(
     data: str,
     out: str,
@@ -149,6 +163,7 @@ def train(
     overrides: dict | None = None,
     resume: bool = False,
     init_from: str | Path | None = None,
+    dropout: float | None = None,
     device: str = "auto",
     threads: int = 2,
     progress: bool = True,
@@ -160,7 +175,9 @@ def train(
     a fresh optimizer: e.g. the committed demo checkpoint, when the run folder with
     its full ``last.pt`` is gone. ``timing`` gives the model the beat timing as
     input (generator.rhythm); a checkpoint without it is extended (and its
-    optimizer state dropped).
+    optimizer state dropped). ``tc.shape_data`` adds the z-scored PTB-XL ECGs
+    of a ptbxl-shape folder with the SHAPE_LABEL (generator.data.load_shape_set);
+    a checkpoint without that label learns it. ``dropout`` sets the S4 layers'.
     """
     torch.set_num_threads(threads)
     overrides = overrides or {}
@@ -212,6 +229,16 @@ def train(
             model_cfg.timing_channels = 2
         model_cfg = ModelConfig.from_dict(model_cfg.to_dict())  # validate
         diff_cfg = DiffusionConfig(**asdict(DIFFUSION_PRESETS[preset]))
+    if tc.shape_data and SHAPE_LABEL not in vocabulary:
+        vocabulary = [*vocabulary, SHAPE_LABEL]
+        if ckpt is not None:
+            ckpt.model = add_labels(ckpt.model, 1)
+            ckpt.ema = add_labels(ckpt.ema, 1)
+            ckpt.extra.pop("optimizer", None)
+            log(f"the label embedding learns {SHAPE_LABEL}")
+        model_cfg.n_labels = len(vocabulary)
+    if dropout is not None:
+        model_cfg.dropout = dropout
 
     with_timing = bool(model_cfg.timing_channels)
     train_set = load_signals(
@@ -220,6 +247,15 @@ def train(
     val_set = load_signals(
         val_records, vocabulary, progress=progress, timing=with_timing
     )
+    if tc.shape_data:
+        shape_set = load_shape_set(
+            tc.shape_data, vocabulary, train_set.lead_sd(), timing=with_timing
+        )
+        log(
+            f"shape data: {len(shape_set.signals)} z-scored ECGs "
+            f"({shape_set.skipped} skipped), leads scaled to the millivolt records'"
+        )
+        train_set = train_set + shape_set
     rhythm = train_set.rhythm_prior().to_dict() if with_timing else None
     log(
         f"train: {len(train_set.signals)} records ({train_set.skipped} skipped), "
@@ -431,6 +467,9 @@ def main(argv: list[str] | None = None) -> None:
         help="continue from another checkpoint's weights (fresh optimizer), e.g. "
         "fixtures/demo-checkpoint.pt",
     )
+    parser.add_argument(
+        "--dropout", type=float, default=None, help="dropout in the S4 layers"
+    )
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     for f in fields(TrainConfig):
@@ -454,6 +493,7 @@ def main(argv: list[str] | None = None) -> None:
         overrides=overrides,
         resume=args.resume,
         init_from=args.init_from,
+        dropout=args.dropout,
         device=args.device,
         threads=args.threads,
     )

@@ -55,6 +55,13 @@ class GenerationJob(models.Model):
     seed = models.BigIntegerField()
     chunk_size = models.PositiveIntegerField()
     total = models.PositiveIntegerField()
+    privacy_reference = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Dataset folder (index.csv) of the generator's training patients: "
+        "an ECG closer to one of them than any of its unseen (val) patients comes is "
+        "drawn again. Empty: no check.",
+    )
     status = models.CharField(
         max_length=16, choices=Status.choices, default=Status.QUEUED
     )
@@ -140,6 +147,19 @@ class EcgRecord(models.Model):
     )
     generation_seed = models.BigIntegerField(
         null=True, blank=True, help_text="Seed of the chunk that drew this ECG."
+    )
+    privacy_similarity = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Similarity to the closest training patient of the job's privacy "
+        "reference (1 = a copy), when the job had one.",
+    )
+    privacy_redraws = models.PositiveSmallIntegerField(
+        default=0,
+        help_text="How many times this ECG was drawn again for coming closer to a "
+        "training patient than unseen patients do; the ECG kept is that redraw, "
+        "seeded by generator.privacy.redraw_seed(chunk seed, place in the chunk, "
+        "redraws).",
     )
     files_missing_since = models.DateTimeField(
         null=True,

@@ -363,15 +363,25 @@ def generation_job_create(
     guidance: float = 1.0,
     seed: int | None = None,
     chunk_size: int = 8,
+    privacy_reference: str | Path = "",
     created_by=None,
 ) -> GenerationJob:
     """Check a request against its checkpoint and store it as a queued job.
+
+    ``privacy_reference``, a dataset folder with an index.csv (its train and val
+    splits), makes every chunk redraw an ECG closer to a training patient than
+    the folder's unseen patients come (generator.privacy).
 
     Without a seed the job gets a fresh random one, stored with it so that it
     reproduces: a fixed default would make every job repeat the first one's ECGs.
     """
     from generator.checkpoint import file_sha256
 
+    if privacy_reference and not (Path(privacy_reference) / "index.csv").is_file():
+        raise ValueError(
+            f"privacy reference {privacy_reference} has no index.csv: give the "
+            "dataset folder the generator was trained on (train and val splits)"
+        )
     generation_request_check(
         checkpoint=checkpoint,
         plan=plan,
@@ -390,6 +400,7 @@ def generation_job_create(
         seed=secrets.randbelow(2**31) if seed is None else seed,
         chunk_size=chunk_size,
         total=sum(count for _, count in plan),
+        privacy_reference=str(privacy_reference) if privacy_reference else "",
         created_by=created_by,
     )
 
@@ -492,29 +503,42 @@ def generation_chunk_run(*, job_id: int, chunk_index: int) -> int:
         raise
 
 
-def _generate_chunk(job: GenerationJob, chunk: Chunk) -> list[tuple[np.ndarray, str]]:
+def _generate_chunk(job: GenerationJob, chunk: Chunk) -> list[_Generated]:
     from django.conf import settings
 
     from generator import api
     from generator.ecg import canonicalize
+    from generator.privacy import generate_private, load_reference
 
-    signals, provenance = api.generate(
-        job.checkpoint_path,
-        list(chunk.labels),
-        n=chunk.n,
-        seed=chunk_seed(job.seed, chunk.index),
-        steps=job.steps,
-        sampler=job.sampler,
-        guidance=job.guidance,
-        device=settings.GENERATOR_DEVICE,
-    )
+    def draw(n: int, seed: int):
+        return api.generate(
+            job.checkpoint_path,
+            list(chunk.labels),
+            n=n,
+            seed=seed,
+            steps=job.steps,
+            sampler=job.sampler,
+            guidance=job.guidance,
+            device=settings.GENERATOR_DEVICE,
+        )
+
+    seed = chunk_seed(job.seed, chunk.index)
+    signals, provenance = draw(chunk.n, seed)
     # generate() hashes the file once per load; no need to read it again here.
     if provenance.checkpoint_sha256 != job.checkpoint_sha256:
         raise ValueError(
             f"checkpoint {job.checkpoint_path} changed since the job was created"
         )
+    checks = [None] * chunk.n
+    if job.privacy_reference:
+        signals, checks = generate_private(
+            lambda redraw: draw(1, redraw)[0][0],
+            signals,
+            seed,
+            load_reference(job.privacy_reference),
+        )
     prepared = []
-    for k, signal in enumerate(signals):
+    for k, (signal, check) in enumerate(zip(signals, checks, strict=True)):
         # The same canonical form and renderer as every real record.
         canonical = canonicalize(
             signal,
@@ -522,13 +546,20 @@ def _generate_chunk(job: GenerationJob, chunk: Chunk) -> list[tuple[np.ndarray, 
             target_fs=settings.POOL_FS,
             record=f"job {job.pk} ECG {chunk.start + k}",
         )
-        prepared.append((canonical, render_sheet(canonical, settings.POOL_FS)))
+        prepared.append(
+            _Generated(canonical, render_sheet(canonical, settings.POOL_FS), check)
+        )
     return prepared
 
 
-def _write_generated(
-    job_id: int, chunk: Chunk, prepared: list[tuple[np.ndarray, str]]
-) -> int:
+@dataclass(frozen=True)
+class _Generated:
+    signal: np.ndarray  # canonical (12, L)
+    sheet: str
+    privacy: object | None  # generator.privacy.PrivacyCheck, with a reference
+
+
+def _write_generated(job_id: int, chunk: Chunk, prepared: list[_Generated]) -> int:
     from django.conf import settings
 
     rhythm = next((label for label in chunk.labels if label in Rhythm.values), "other")
@@ -541,26 +572,28 @@ def _write_generated(
         }:
             return 0
         existing = set(job.records.values_list("generation_index", flat=True))
-        for k, (signal, sheet) in enumerate(prepared):
+        for k, item in enumerate(prepared):
             index = chunk.start + k
             if index in existing:
                 continue
-            payload = signal_to_bytes(signal, settings.POOL_FS)
+            payload = signal_to_bytes(item.signal, settings.POOL_FS)
             EcgRecord.objects.create(
                 origin=Origin.SYNTHETIC,
                 dataset="synthetic",
                 source_id=f"job{job.pk}-{index}",
                 fs=settings.POOL_FS,
-                n_samples=signal.shape[1],
+                n_samples=item.signal.shape[1],
                 signal=_save_file("signals", ".npz", payload, saved),
                 signal_sha256=hashlib.sha256(payload).hexdigest(),
-                sheet=_save_file("sheets", ".svg", sheet.encode(), saved),
+                sheet=_save_file("sheets", ".svg", item.sheet.encode(), saved),
                 labels=list(chunk.labels),
                 rhythm=rhythm,
                 normal="NORM" in chunk.labels,
                 generation_job=job,
                 generation_index=index,
                 generation_seed=chunk_seed(job.seed, chunk.index),
+                privacy_similarity=item.privacy.similarity if item.privacy else None,
+                privacy_redraws=item.privacy.redraws if item.privacy else 0,
             )
             written += 1
         job.n_done = job.records.count()

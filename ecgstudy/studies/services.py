@@ -20,7 +20,7 @@ from django.utils import timezone
 from ecgstudy.pool.models import EcgRecord, Origin
 from ecgstudy.pool.render import DURATION_S
 from ecgstudy.pool.selectors import record_sheet_svg, record_signal
-from ecgstudy.pool.similarity import DuplicateGuard
+from ecgstudy.pool.similarity import near_duplicate_guard
 from ecgstudy.studies.models import (
     Assignment,
     BlindingAudit,
@@ -207,7 +207,7 @@ def _draw_cases(study: Study) -> _Draw:
     quotas = list(study.quotas.order_by("origin", "rhythm"))
     if not quotas:
         raise ValidationError("the study has no case mix: add at least one row")
-    guard = DuplicateGuard(settings.POOL_FS, round(DURATION_S * settings.POOL_FS))
+    guard = near_duplicate_guard(settings.POOL_FS, round(DURATION_S * settings.POOL_FS))
 
     def distinct(record: EcgRecord) -> bool:
         """Take the record unless it repeats one already taken."""

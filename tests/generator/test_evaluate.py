@@ -77,17 +77,57 @@ def test_a_generator_that_copies_training_records_is_flagged(copy_results):
     assert memo["threshold"] > 0.05  # distinct real records are never that close
 
 
-def test_a_recording_filed_twice_does_not_blind_the_memorisation_check():
-    rng = np.random.default_rng(0)
-    base = rng.standard_normal((3, 12, 1000)).astype(np.float32)
-    train = ev.EcgSet(
-        np.concatenate([base, base[:1]]), ["SR"] * 4, [None] * 4, list("abcd")
+def _patients(first_seed: int, n: int) -> np.ndarray:
+    """ECGs of n different patients: each its own rate and its own waves per lead."""
+    out = []
+    t = np.arange(1000) / 100
+    for k in range(n):
+        rng = np.random.default_rng(first_seed + k)
+        rr = rng.uniform(0.6, 1.2)
+        phase = np.mod(t + rng.uniform(0, rr), rr)
+        waves = np.stack(
+            [
+                np.exp(-0.5 * ((phase - centre) / width) ** 2)
+                for centre, width in ((0.1, 0.025), (0.25, 0.012), (0.5, 0.04))
+            ]
+        )  # P, QRS, T: (3, 1000)
+        mix = rng.normal(0, 1, (12, 3)) * [0.15, 1.0, 0.3]
+        out.append(mix @ waves + rng.normal(0, 0.01, (12, 1000)))
+    return np.stack(out).astype(np.float32)
+
+
+def _set(signals: np.ndarray, prefix: str) -> ev.EcgSet:
+    n = len(signals)
+    return ev.EcgSet(
+        signals, ["SR"] * n, [None] * n, [f"{prefix}{i}" for i in range(n)]
     )
-    copy = ev.EcgSet(base[1:2], ["SR"], [None], ["copy-of-b"])
-    memo = ev.memorisation(copy, train)
-    assert memo["train_duplicates"] == 2  # a and d, each the other's neighbour
-    assert memo["threshold"] > 0.5
-    assert [f["train"] for f in memo["flagged"]] == ["b"]
+
+
+def test_a_shifted_rescaled_noisy_copy_of_a_patient_is_flagged():
+    """The case a rhythm prior replaying a patient's beats produced: the patient's
+    ECG, 90 ms later, at 70% of the voltage, under noise."""
+    train, unseen = _patients(0, 6), _patients(100, 12)
+    rng = np.random.default_rng(7)
+    copy = 0.7 * np.roll(train[2], 9, axis=1)
+    copy = copy + rng.normal(0, 0.05, copy.shape).astype(np.float32)
+    stranger = _patients(200, 1)[0]
+    memo = ev.memorisation(
+        _set(np.stack([copy, stranger]), "s"), _set(train, "t"), _set(unseen, "u")
+    )
+    assert [(f["synthetic"], f["train"]) for f in memo["flagged"]] == [("s0", "t2")]
+    assert memo["closest_pair"]["train"] == "t2"
+    assert len(memo["closest_pairs"]) == 2
+
+
+def test_a_recording_filed_twice_does_not_blind_the_memorisation_check():
+    train, unseen = _patients(0, 4), _patients(100, 4)
+    unseen[0] = train[1]  # an unseen record that is a training one, filed twice
+    memo = ev.memorisation(
+        _set(train[2:3] * 1.1, "copy-of-t"), _set(train, "t"), _set(unseen, "u")
+    )
+    assert memo["unseen_duplicates"] == 1
+    assert memo["threshold"] > 0.1  # set by distinct patients, not the duplicate
+    assert [f["train"] for f in memo["flagged"]] == ["t2"]
 
 
 def test_noise_is_told_from_real_ecgs_and_is_useless_for_training(noise_results):

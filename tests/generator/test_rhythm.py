@@ -1,6 +1,8 @@
 """Beat timing: detection, the timing channels, the rhythm prior, and a model that
 takes them."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -11,7 +13,7 @@ from generator.data import load_signals, split_records
 from generator.model import SSSD
 from generator.rhythm import (
     MAX_GAP_S,
-    RATE_JITTER,
+    POOLED,
     RhythmPrior,
     clean_rr,
     detect_r_peaks,
@@ -63,34 +65,69 @@ def test_regular_rhythms_drop_intervals_far_from_the_median():
     assert len(clean_rr(np.array([0, 10, 90]), 100)) == 1  # 0.1 s is no RR interval
 
 
+def _training_rhythms(rng) -> tuple[list, list]:
+    """RR sequences of 8 SR records (regular, 60-90 bpm) and 6 AF records."""
+    rr, labels = [], []
+    for k in range(8):
+        mean = 0.65 + 0.05 * k
+        rr.append((mean * (1 + 0.02 * rng.standard_normal(12))).tolist())
+        labels.append(["SR", "NORM"] if k % 2 else ["SR"])
+    for _ in range(6):
+        rr.append(rng.uniform(0.4, 1.1, 14).tolist())
+        labels.append(["AF"])
+    return rr, labels
+
+
 def test_the_prior_keeps_a_regular_rhythm_regular_and_af_irregular():
     rng = np.random.default_rng(0)
-    prior = RhythmPrior(
-        rr=[[0.8, 0.81, 0.79, 0.8], rng.uniform(0.4, 1.1, 12).tolist()],
-        labels=[["SR", "NORM"], ["AF"]],
-    )
-    for _ in range(20):
+    prior = RhythmPrior.fit(*_training_rhythms(rng))
+    assert set(prior.groups) == {"SR", "AF", POOLED}
+    sr_cv, af_cv, rates = [], [], []
+    for _ in range(40):
         sr = prior.draw(["SR", "NORM"], 1000, 100, rng)
-        rr = np.diff(sr)
         assert sr[0] >= 0 and sr[-1] >= 1000  # beats cover the whole ECG
-        assert rr.std() / rr.mean() < 0.02
-        assert 80 * (1 - RATE_JITTER) - 1 <= rr.mean() <= 81 * (1 + RATE_JITTER)
+        rr = np.diff(sr)
+        sr_cv.append(rr.std() / rr.mean())
+        rates.append(6000 / rr.mean())
         af = np.diff(prior.draw(["AF"], 1000, 100, rng))
-        assert af.std() / af.mean() > 0.1
-    # a label set no record has exactly falls back to records holding it, then to
-    # the rhythm, then to any record
-    assert prior.candidates(["SR"]) == [0]
-    assert prior.candidates(["AF", "NORM"]) == [1]
-    assert prior.candidates(["SB"]) == [0, 1]
+        af_cv.append(af.std() / af.mean())
+    assert np.median(sr_cv) < 0.04 and np.median(af_cv) > 0.15
+    assert 55 < np.median(rates) < 95 and np.std(rates) > 3  # rates differ
+    # a rhythm without a group of its own: the sinus group, else the pooled one
+    assert prior.group_for(["SB"]) == "SR"
+    assert prior.group_for(["AFL"]) == POOLED
     again = np.random.default_rng(5)
     assert np.array_equal(
         prior.draw(["AF"], 1000, 100, np.random.default_rng(5)),
         prior.draw(["AF"], 1000, 100, again),
     )
-    restored = RhythmPrior.from_dict(prior.to_dict())
-    assert restored == prior
+    assert RhythmPrior.from_dict(prior.to_dict()) == prior
     with pytest.raises(ValueError, match="at least one record"):
-        RhythmPrior(rr=[], labels=[])
+        RhythmPrior.fit([], [])
+
+
+def test_the_prior_keeps_no_record_and_replays_no_sequence():
+    rng = np.random.default_rng(1)
+    rr, labels = _training_rhythms(rng)
+    prior = RhythmPrior.fit(rr, labels)
+    stored = json.dumps(prior.to_dict())
+    for sequence in rr:  # no interval of any record is stored
+        assert all(f"{value!r}"[:8] not in stored for value in sequence[:3])
+    # no per-record arrays: a fixed, small summary per rhythm
+    assert all(len(group) == 7 for group in prior.to_dict()["groups"].values())
+    # drawn sequences are new: none matches a training record's intervals
+    for _ in range(20):
+        drawn = np.diff(prior.draw(["SR"], 1000, 100, rng)) / 100
+        for sequence in rr[:8]:
+            k = min(len(drawn), len(sequence))
+            assert np.abs(drawn[:k] - np.asarray(sequence[:k])).max() > 0.01
+
+
+def test_a_prior_stored_the_old_way_is_fitted_when_loaded():
+    rng = np.random.default_rng(2)
+    rr, labels = _training_rhythms(rng)
+    old = {"rr": rr, "labels": labels}
+    assert RhythmPrior.from_dict(old) == RhythmPrior.fit(rr, labels)
 
 
 def test_a_timing_model_needs_timing_and_a_plain_one_refuses_it():
@@ -133,8 +170,8 @@ def test_timing_training_stores_a_prior_and_generation_draws_from_it(tmp_path):
     ckpt = load_checkpoint(out / "last.pt")
     assert ckpt.model_config.timing_channels == 2
     prior = ckpt.rhythm_prior()
-    assert prior.labels == train_set.names
-    assert np.allclose(np.concatenate(prior.rr), 0.8, atol=0.02)
+    assert prior == train_set.rhythm_prior()
+    assert np.exp(prior.groups[POOLED].log_rr_mean) == pytest.approx(0.8, abs=0.02)
 
     small = export_checkpoint(out / "last.pt", tmp_path / "small.pt")
     assert load_checkpoint(small).rhythm == ckpt.rhythm

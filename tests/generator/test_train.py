@@ -173,3 +173,65 @@ def test_a_folder_without_splits_holds_out_a_fixed_validation_share(tmp_path):
     assert [r.record_id for r in val] == [r.record_id for r in again[1]]
     with pytest.raises(ValueError, match="allowed"):
         split_records(tmp_path, "edf")
+
+
+def write_shape_folder(root, splits, seed: int = 1):
+    """A ptbxl-shape folder: z-scored 12-lead ECGs in one array, and an index."""
+    root.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    t = np.arange(1000) / 100
+    signals = np.empty((len(splits), 12, 1000), dtype=np.float16)
+    for i in range(len(splits)):
+        beat = np.exp(-((np.mod(t + rng.uniform(0, 0.8), 0.8) - 0.4) ** 2) / 0.0005)
+        x = beat[None] * rng.uniform(0.5, 2, (12, 1)) + 0.05 * rng.normal(
+            size=(12, 1000)
+        )
+        signals[i] = (x - x.mean(1, keepdims=True)) / x.std(1, keepdims=True)
+    np.save(root / "signals_100hz.npy", signals)
+    with open(root / "index.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["row", "rhythm", "normal", "split"])
+        for i, split in enumerate(splits):
+            writer.writerow([i, "AF" if i % 2 else "SR", "0", split])
+
+
+def test_shape_data_teach_shape_under_their_own_label_and_never_from_test(tmp_path):
+    from generator.api import checkpoint_labels, generate
+    from generator.data import SHAPE_LABEL, load_shape_set
+
+    shape = tmp_path / "shape"
+    write_shape_folder(shape, ["train", "test", "train", "exclude", "val"])
+    lead_sd = np.linspace(0.1, 0.8, 8)
+    loaded = load_shape_set(shape, ["SR", "AF", "NORM", SHAPE_LABEL], lead_sd)
+    assert len(loaded.signals) == 2  # rows 0 and 2: train only
+    np.testing.assert_allclose(
+        np.stack([s.std(axis=1) for s in loaded.signals]),
+        np.tile(lead_sd, (2, 1)),
+        rtol=0.02,
+    )
+    assert all(SHAPE_LABEL in names for names in loaded.names)
+    with pytest.raises(ValueError, match="test split"):
+        load_shape_set(shape, [SHAPE_LABEL], lead_sd, splits=["train", "test"])
+
+    data = tmp_path / "data"
+    write_index_folder(data, ["train", "train", "train", "val"])
+    common = ["--data", str(data), "--preset", "tiny", "--batch-size", "4"]
+    train_main(common + ["--out", str(tmp_path / "plain"), "--max-steps", "2"])
+    run = ["--out", str(tmp_path / "shape-run"), "--max-steps", "4"]
+    plain = str(tmp_path / "plain" / "last.pt")
+    train_main(
+        common
+        + run
+        + ["--init-from", plain, "--shape-data", str(shape)]
+        + ["--dropout", "0.1"]
+    )
+    ckpt = load_checkpoint(tmp_path / "shape-run" / "last.pt")
+    assert ckpt.labels == ["SR", "AF", "NORM", SHAPE_LABEL]
+    assert ckpt.model_config.dropout == 0.1
+    # The old labels' embedding is where it was; the new one started at zero.
+    before = load_checkpoint(plain).ema["label_embedding.weight"]
+    assert ckpt.ema["label_embedding.weight"].shape[0] == before.shape[0] + 1
+    checkpoint = tmp_path / "shape-run" / "last.pt"
+    assert checkpoint_labels(checkpoint) == ["SR", "AF", "NORM"]
+    with pytest.raises(ValueError, match="never asked for"):
+        generate(checkpoint, ["SR", SHAPE_LABEL], n=1, seed=0, steps=2, device="cpu")

@@ -321,3 +321,39 @@ def test_worker_writes_chunks_and_a_killed_job_resumes_without_duplicates(
     assert job.status == GenerationJob.Status.DONE, job.error
     indices = list(job.records.values_list("generation_index", flat=True))
     assert sorted(indices) == list(range(8))
+
+
+@pytest.mark.django_db
+def test_generate_pool_redraws_an_ecg_that_copies_a_training_patient(
+    demo_checkpoint, ecg_data_dir, tmp_path
+):
+    """The reference's training set holds a copy of the first ECG the job would
+    draw: that ECG is drawn again, and the redraw is on its record."""
+    from ecgstudy.pool.services import chunk_seed
+    from generator import api
+    from generator.datasets import iter_index
+    from generator.ecg import canonicalize, load_canonical
+    from tests.generator.test_privacy import write_reference_folder
+
+    first, _ = api.generate(
+        demo_checkpoint, ["AF"], n=2, seed=chunk_seed(5, 0), steps=10, device="cpu"
+    )
+    real = {
+        split: [
+            load_canonical(r.path) for r in list(iter_index(ecg_data_dir, [split]))[:8]
+        ]
+        for split in ("train", "val")
+    }
+    copy = canonicalize(first[0], 100)
+    write_reference_folder(tmp_path / "ref", [copy, *real["train"]], real["val"])
+    out = run_generate(
+        "--checkpoint", demo_checkpoint, "--per-label", "AF=2", "--steps", "10",
+        "--seed", "5", "--chunk", "2", "--privacy-reference", tmp_path / "ref",
+    )  # fmt: skip
+    job = GenerationJob.objects.get()
+    records = list(job.records.order_by("generation_index"))
+    assert [r.privacy_redraws for r in records] == [1, 0]
+    assert all(r.privacy_similarity < 0.9 for r in records)
+    assert "1 ECG(s) redrawn for coming too close to a training patient" in out
+    kept = record_signal(record=records[0])
+    assert np.abs(kept - copy).max() > 0.05  # not the copy

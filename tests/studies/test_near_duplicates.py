@@ -9,7 +9,7 @@ from django.core.files.base import ContentFile
 
 from ecgstudy.pool.models import Origin, Rhythm
 from ecgstudy.pool.services import signal_to_bytes
-from ecgstudy.pool.similarity import DuplicateGuard
+from ecgstudy.pool.similarity import near_duplicate_guard
 from ecgstudy.studies.models import CaseQuota, Study
 from ecgstudy.studies.services import study_launch
 from generator.ecg import canonicalize
@@ -18,7 +18,7 @@ from tests.signals import recording
 
 
 def test_a_shifted_rescaled_noisy_copy_is_a_near_duplicate_and_a_stranger_not():
-    guard = DuplicateGuard(100, 1000)
+    guard = near_duplicate_guard(100, 1000)
     first = canonicalize(recording(1), 500)
     guard.take(first)
     rng = np.random.default_rng(0)

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.db.models import Max
 from tqdm import tqdm
 
 from ecgstudy.pool.models import GenerationJob
@@ -52,6 +53,15 @@ class Command(BaseCommand):
             "--chunk", type=int, default=8, help="ECGs per Celery task."
         )
         parser.add_argument(
+            "--privacy-reference",
+            type=Path,
+            default=None,
+            metavar="DATA_DIR",
+            help="The dataset folder (index.csv) the generator was trained on: an "
+            "ECG closer to one of its training patients than any of its unseen "
+            "(val) patients comes is drawn again, and the redraw is recorded.",
+        )
+        parser.add_argument(
             "--wait",
             action="store_true",
             help="With a broker: follow the job's progress until it ends.",
@@ -94,6 +104,7 @@ class Command(BaseCommand):
                 guidance=opts["guidance"],
                 seed=opts["seed"],
                 chunk_size=opts["chunk"],
+                privacy_reference=opts["privacy_reference"] or "",
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
@@ -140,6 +151,15 @@ class Command(BaseCommand):
             f"{job.sampler} {job.steps} steps, guidance {job.guidance:g}, "
             f"seed {job.seed}, checkpoint {job.checkpoint_sha256[:12]}"
         )
+        if job.privacy_reference:
+            redrawn = job.records.filter(privacy_redraws__gt=0)
+            closest = job.records.aggregate(Max("privacy_similarity"))
+            line += (
+                f"; privacy reference {job.privacy_reference}: "
+                f"{redrawn.count()} ECG(s) redrawn for coming too close to a "
+                "training patient, closest kept similarity "
+                f"{closest['privacy_similarity__max'] or 0:.3f}"
+            )
         if job.status == GenerationJob.Status.DONE:
             self.stdout.write(self.style.SUCCESS(line))
             return

@@ -1,0 +1,120 @@
+"""Keep synthetic ECGs away from the training patients: a privacy reference and
+a generation that redraws any ECG that comes too close.
+
+"Too close" is judged against real patients the generator never saw: the
+reference holds the training records of a dataset folder (its ``train`` split)
+and the highest similarity (``generator.similarity``) that any of its ``val``
+records reaches to one of them, leaving out records filed twice. A synthetic ECG
+at or above that ceiling is closer to a training patient than any unseen patient
+comes, so it is drawn again with a new seed, and the number of redraws is kept
+with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from generator.datasets import iter_index
+from generator.ecg import CANONICAL_FS, EcgError, load_canonical
+from generator.similarity import DUPLICATE_SIMILARITY, WaveformIndex
+
+MAX_REDRAWS = 5
+
+
+@dataclass
+class PrivacyReference:
+    index: WaveformIndex  # the training records
+    ids: list[str]
+    ceiling: float  # the closest an unseen real patient comes to a training one
+
+    def nearest(self, signal: np.ndarray) -> tuple[float, str]:
+        """(similarity, id) of the training record closest to ``signal``."""
+        values = self.index.similarities(signal)
+        best = int(values.argmax())
+        return float(values[best]), self.ids[best]
+
+    def too_close(self, signal: np.ndarray) -> bool:
+        return self.nearest(signal)[0] >= self.ceiling
+
+
+def build_reference(
+    train: Sequence[np.ndarray],
+    train_ids: Sequence[str],
+    unseen: Sequence[np.ndarray],
+    fs: float = CANONICAL_FS,
+) -> PrivacyReference:
+    """A reference from canonical (12, L) training and unseen ECGs."""
+    if not len(train) or not len(unseen):
+        raise ValueError("a privacy reference needs training and unseen records")
+    index = WaveformIndex(fs, train[0].shape[-1])
+    for signal in train:
+        index.add(signal)
+    closest = np.array([index.similarities(signal).max() for signal in unseen])
+    distinct = closest[closest < DUPLICATE_SIMILARITY]
+    ceiling = float(distinct.max()) if distinct.size else DUPLICATE_SIMILARITY
+    return PrivacyReference(index=index, ids=list(train_ids), ceiling=ceiling)
+
+
+@lru_cache(maxsize=2)
+def load_reference(folder: str) -> PrivacyReference:
+    """The reference of an index.csv folder (like ../shared/ecg): its ``train``
+    records, judged by its ``val`` records. Cached per process."""
+    signals: dict[str, tuple[list, list]] = {}
+    for split in ("train", "val"):
+        found, ids = [], []
+        for record in iter_index(Path(folder), [split]):
+            try:
+                found.append(load_canonical(record.path))
+            except EcgError:
+                continue
+            ids.append(f"{record.dataset}/{record.record_id}")
+        signals[split] = (found, ids)
+    train, train_ids = signals["train"]
+    return build_reference(train, train_ids, signals["val"][0])
+
+
+def redraw_seed(seed: int, index: int, attempt: int) -> int:
+    """The seed of the ``attempt``-th redraw of ECG ``index`` of a run seeded
+    ``seed``: reproducible from what the pool stores."""
+    state = np.random.SeedSequence([seed, index, attempt, 7]).generate_state(1)
+    return int(state[0])
+
+
+@dataclass(frozen=True)
+class PrivacyCheck:
+    similarity: float  # to the closest training record, of the ECG kept
+    nearest: str  # that record
+    redraws: int  # how many ECGs were drawn again before this one was kept
+
+
+def generate_private(
+    generate_one, signals: np.ndarray, seed: int, reference: PrivacyReference
+) -> tuple[np.ndarray, list[PrivacyCheck]]:
+    """Redraw every ECG of ``signals`` (n, 12, L) too close to a training patient.
+
+    ``generate_one(seed)`` draws one replacement (12, L). Raises ValueError if an
+    ECG is still too close after MAX_REDRAWS redraws: the generator copies that
+    patient, and no draw should hide it.
+    """
+    kept, checks = [], []
+    for i, signal in enumerate(signals):
+        similarity, nearest = reference.nearest(signal)
+        attempt = 0
+        while similarity >= reference.ceiling:
+            attempt += 1
+            if attempt > MAX_REDRAWS:
+                raise ValueError(
+                    f"ECG {i} stays closer to training record {nearest} "
+                    f"(similarity {similarity:.3f}) than any unseen patient comes "
+                    f"({reference.ceiling:.3f}) after {MAX_REDRAWS} redraws"
+                )
+            signal = generate_one(redraw_seed(seed, i, attempt))
+            similarity, nearest = reference.nearest(signal)
+        kept.append(signal)
+        checks.append(PrivacyCheck(similarity, nearest, attempt))
+    return np.stack(kept), checks
