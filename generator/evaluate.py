@@ -260,15 +260,52 @@ def average_spectrum(signals: np.ndarray, fs: int = CANONICAL_FS):
     return freqs, np.log10(psd + 1e-12).mean(axis=0)
 
 
-def spectrum_distance(real: np.ndarray, synthetic: np.ndarray, fs: int) -> dict:
-    """Mean |difference| of the average log10 spectra over 0.5-40 Hz, per lead."""
+def spectrum_distance(
+    real: np.ndarray,
+    synthetic: np.ndarray,
+    fs: int,
+    band: tuple[float, float] = (0.5, 40),
+) -> dict:
+    """Mean |difference| of the average log10 spectra over ``band`` Hz, per lead.
+
+    ``mean_below_display`` is the same over 0.5-35 Hz, below any low-pass a
+    display or a reader's eye applies, where a difference is one readers can see.
+    """
     freqs, a = average_spectrum(real, fs)
     _, b = average_spectrum(synthetic, fs)
-    band = (freqs >= 0.5) & (freqs <= 40)
-    per_lead = np.abs(a[:, band] - b[:, band]).mean(axis=1)
+
+    def distance(low: float, high: float) -> np.ndarray:
+        inside = (freqs >= low) & (freqs <= high)
+        return np.abs(a[:, inside] - b[:, inside]).mean(axis=1)
+
+    per_lead = distance(*band)
     return {
         "mean": float(per_lead.mean()),
+        "mean_below_display": float(distance(0.5, 35).mean()),
         "per_lead": dict(zip(LEADS, per_lead.round(4).tolist(), strict=True)),
+    }
+
+
+NEAR_FLAT_MV = 0.06  # mean lead SD under this: an ECG a reader sees as nearly flat
+
+
+def amplitude_report(real: np.ndarray, synthetic: np.ndarray) -> dict:
+    """Voltage, lead by lead: the synthetic/real ratio of the median RMS (of each
+    ECG's lead, mean removed), and the share of near-flat ECGs in each set."""
+
+    def rms(signals: np.ndarray) -> np.ndarray:  # (n, 12)
+        centred = signals - signals.mean(axis=-1, keepdims=True)
+        return np.sqrt((centred**2).mean(axis=-1))
+
+    real_rms, synthetic_rms = rms(real), rms(synthetic)
+    ratio = np.median(synthetic_rms, axis=0) / np.median(real_rms, axis=0)
+    return {
+        "rms_ratio": dict(zip(LEADS, ratio.round(3).tolist(), strict=True)),
+        "rms_ratio_range": [float(ratio.min()), float(ratio.max())],
+        "near_flat_real": float((real.std(axis=-1).mean(axis=1) < NEAR_FLAT_MV).mean()),
+        "near_flat_synthetic": float(
+            (synthetic.std(axis=-1).mean(axis=1) < NEAR_FLAT_MV).mean()
+        ),
     }
 
 
@@ -633,6 +670,10 @@ def evaluate(
     results["label_consistency"] = label_consistency(
         train, train_f, test, test_f, synthetic, synthetic_f, seed=seed
     )
+    results["amplitude"] = amplitude_report(test.signals, synthetic.signals)
+    results["spectrum_distance"] = spectrum_distance(
+        test.signals, synthetic.signals, fs
+    )
     step("memorisation")
     results["memorisation"] = memorisation(synthetic, train, test, fs=fs)
     step("utility")
@@ -655,6 +696,12 @@ def summary(results: dict) -> dict:
         "trtr_af_f1": af["TRTR"].get("f1"),
         "n_af_test": af["TSTR"].get("n_test_positive"),
         "spectrum_distance": _mean_spectrum(results["fidelity"]),
+        "spectrum_distance_below_display": results["spectrum_distance"][
+            "mean_below_display"
+        ],
+        "rms_ratio_range": results["amplitude"]["rms_ratio_range"],
+        "near_flat_synthetic": results["amplitude"]["near_flat_synthetic"],
+        "near_flat_real": results["amplitude"]["near_flat_real"],
     }
 
 

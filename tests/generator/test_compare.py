@@ -1,0 +1,97 @@
+"""Voltage figures and other generators' published ECGs, side by side."""
+
+import numpy as np
+import pytest
+
+from generator.compare import format_table, load_array_set
+from generator.ecg import LEADS, canonicalize, expand_to_12, reduce_to_8
+from generator.evaluate import amplitude_report, spectrum_distance
+from tests.signals import synthetic_ecg
+
+ANCHOR_ORDER = [
+    "I",
+    "II",
+    "V1",
+    "V2",
+    "V3",
+    "V4",
+    "V5",
+    "V6",
+    "III",
+    "aVR",
+    "aVL",
+    "aVF",
+]
+
+
+def ecgs(n: int) -> np.ndarray:
+    return np.stack(
+        [
+            expand_to_12(reduce_to_8(synthetic_ecg(100, seed=k, heart_rate=60 + 5 * k)))
+            for k in range(n)
+        ]
+    )
+
+
+def test_half_the_voltage_reads_as_a_ratio_of_one_half_in_every_lead():
+    real = ecgs(6)
+    report = amplitude_report(real, 0.5 * real)
+    assert set(report["rms_ratio"]) == set(LEADS)
+    assert all(v == pytest.approx(0.5, abs=0.001) for v in report["rms_ratio"].values())
+    assert report["near_flat_real"] == 0
+    flat = amplitude_report(real, 0.01 * real)
+    assert flat["near_flat_synthetic"] == 1.0
+
+
+def test_the_spectrum_distance_is_also_given_below_the_display_band():
+    real = ecgs(6)
+    same = spectrum_distance(real, real, 100)
+    assert same["mean"] == 0 and same["mean_below_display"] == 0
+    louder = spectrum_distance(real, 2 * real, 100)
+    # a factor 2 in amplitude is 4 in power: log10(4) at every frequency
+    assert louder["mean_below_display"] == pytest.approx(np.log10(4), rel=0.01)
+
+
+def test_an_array_file_in_another_lead_order_is_read_into_canonical_form(tmp_path):
+    canonical = ecgs(3)
+    shuffled = canonical[:, [LEADS.index(lead) for lead in ANCHOR_ORDER]]
+    np.save(tmp_path / "set.npy", shuffled.astype(np.float32))
+    loaded = load_array_set(tmp_path / "set.npy", leads=ANCHOR_ORDER, name="anchor")
+    expected = np.stack([canonicalize(x, 100) for x in canonical])
+    np.testing.assert_allclose(loaded.signals, expected, atol=1e-5)
+    assert loaded.ids == ["anchor-0", "anchor-1", "anchor-2"]
+    np.savez(tmp_path / "set.npz", signals=shuffled)
+    assert len(load_array_set(tmp_path / "set.npz", leads=ANCHOR_ORDER)) == 3
+
+
+@pytest.mark.parametrize(
+    ("content", "leads", "message"),
+    [
+        (np.zeros((2, 8, 1000)), LEADS, r"expected \(n, 12, samples\)"),
+        (np.zeros((2, 12, 1000)), [*LEADS[:11], "I"], "12 standard leads"),
+        (np.zeros((2, 12, 300)), LEADS, "too short"),
+    ],
+)
+def test_a_bad_array_file_is_a_clear_error(tmp_path, content, leads, message):
+    np.save(tmp_path / "bad.npy", content)
+    with pytest.raises(ValueError, match=message):
+        load_array_set(tmp_path / "bad.npy", leads=leads)
+    with pytest.raises(ValueError, match="no such file"):
+        load_array_set(tmp_path / "none.npy")
+    np.savez(tmp_path / "x.npz", other=content)
+    with pytest.raises(ValueError, match="'signals' array"):
+        load_array_set(tmp_path / "x.npz")
+
+
+def test_the_table_puts_every_set_in_a_column():
+    row = {
+        "n": 3,
+        "two_sample_auc": 0.6,
+        "spectrum_distance": 0.2,
+        "spectrum_distance_below_display": 0.1,
+        "near_flat_synthetic": 0.0,
+        "rms_ratio": dict.fromkeys(LEADS, 0.9),
+    }
+    text = format_table({"real val": row, "SSSD-ECG": row | {"two_sample_auc": None}})
+    assert "real val" in text and "SSSD-ECG" in text
+    assert "RMS ratio aVF" in text and "0.900" in text
