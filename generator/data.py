@@ -150,8 +150,7 @@ def load_signals(
     ``timing`` also finds the R peaks of lead II and keeps the timing channels and
     RR intervals; a record with fewer than MIN_BEATS clean beats is skipped then.
     """
-    signals, labels, rhythms, skipped = [], [], [], 0
-    names_list, timings, rrs = [], [], []
+    found = _SetBuilder(vocabulary, fs=fs, timing=timing)
     iterator: Iterable[SourceRecord] = records
     if progress:
         from tqdm import tqdm
@@ -165,32 +164,53 @@ def load_signals(
                 raw.signal, raw.fs, target_fs=fs, duration_s=duration, record=raw.record
             )
         except EcgError:
-            skipped += 1
+            found.skipped += 1
             continue
         names = [n for n in record_labels(record) if n in vocabulary]
-        independent = np.ascontiguousarray(reduce_to_8(x))
-        if timing:
-            peaks = detect_r_peaks(lead_ii(independent), fs)
-            rr = clean_rr(peaks, fs, regular=record.rhythm in REGULAR_RHYTHMS)
+        found.add(np.ascontiguousarray(reduce_to_8(x)), names, record.rhythm)
+    return found.build()
+
+
+class _SetBuilder:
+    """Collects the records of a SignalSet; with ``timing``, finds their beats and
+    skips a record with fewer than MIN_BEATS clean ones."""
+
+    def __init__(self, vocabulary: Sequence[str], *, fs: int, timing: bool):
+        self.vocabulary, self.fs, self.timing = vocabulary, fs, timing
+        self.signals, self.labels, self.rhythms, self.names = [], [], [], []
+        self.timings, self.rrs = [], []
+        self.skipped = 0
+
+    def add(self, independent: np.ndarray, names: list[str], rhythm: str) -> None:
+        """One record: (8, N) float32 mV, its label names and rhythm."""
+        if self.timing:
+            peaks = detect_r_peaks(lead_ii(independent), self.fs)
+            rr = clean_rr(peaks, self.fs, regular=rhythm in REGULAR_RHYTHMS)
             if rr.size < MIN_BEATS - 1:
-                skipped += 1
-                continue
-            timings.append(timing_channels(peaks, independent.shape[1], fs))
-            rrs.append(rr)
-        signals.append(independent)
-        labels.append(multi_hot(names, vocabulary))
-        rhythms.append(record.rhythm)
-        names_list.append(names)
-    labels_array = np.stack(labels) if labels else np.zeros((0, len(vocabulary)))
-    return SignalSet(
-        signals,
-        labels_array.astype(np.float32),
-        rhythms,
-        skipped,
-        names=names_list,
-        timing=timings if timing else None,
-        rr=rrs if timing else None,
-    )
+                self.skipped += 1
+                return
+            self.timings.append(timing_channels(peaks, independent.shape[1], self.fs))
+            self.rrs.append(rr)
+        self.signals.append(independent)
+        self.labels.append(multi_hot(names, self.vocabulary))
+        self.rhythms.append(rhythm)
+        self.names.append(names)
+
+    def build(self) -> SignalSet:
+        labels = (
+            np.stack(self.labels)
+            if self.labels
+            else np.zeros((0, len(self.vocabulary)))
+        )
+        return SignalSet(
+            self.signals,
+            labels.astype(np.float32),
+            self.rhythms,
+            self.skipped,
+            names=self.names,
+            timing=self.timings if self.timing else None,
+            rr=self.rrs if self.timing else None,
+        )
 
 
 def load_shape_set(
@@ -217,37 +237,14 @@ def load_shape_set(
     with open(folder / "index.csv", newline="", encoding="utf-8") as handle:
         rows = [row for row in csv.DictReader(handle) if row["split"] in splits]
     scale = np.asarray(lead_sd, dtype=np.float64)[:, None]
-    signals, labels, rhythms, names_list, timings, rrs = [], [], [], [], [], []
-    skipped = 0
+    found = _SetBuilder(vocabulary, fs=CANONICAL_FS, timing=timing)
     for row in rows:
         independent = reduce_to_8(array[int(row["row"])].astype(np.float64)) * scale
-        independent = np.ascontiguousarray(independent.astype(np.float32))
         rhythm = row["rhythm"] or "other"
         names = [rhythm] + ([NORMAL_LABEL] if row["normal"] == "1" else [])
         names = [n for n in names if n in vocabulary] + [SHAPE_LABEL]
-        if timing:
-            peaks = detect_r_peaks(lead_ii(independent), CANONICAL_FS)
-            rr = clean_rr(peaks, CANONICAL_FS, regular=rhythm in REGULAR_RHYTHMS)
-            if rr.size < MIN_BEATS - 1:
-                skipped += 1
-                continue
-            timings.append(timing_channels(peaks, independent.shape[1], CANONICAL_FS))
-            rrs.append(rr)
-        signals.append(independent)
-        labels.append(multi_hot(names, vocabulary))
-        rhythms.append(rhythm)
-        names_list.append(names)
-    return SignalSet(
-        signals,
-        np.stack(labels).astype(np.float32)
-        if labels
-        else np.zeros((0, len(vocabulary)), np.float32),
-        rhythms,
-        skipped,
-        names=names_list,
-        timing=timings if timing else None,
-        rr=rrs if timing else None,
-    )
+        found.add(np.ascontiguousarray(independent.astype(np.float32)), names, rhythm)
+    return found.build()
 
 
 class BatchSampler:
