@@ -117,7 +117,9 @@ class RhythmGroup:
     n_records: int
     log_rr_mean: float  # mean over records of log(mean RR in s)
     log_rr_sd: float  # their spread: heart rates differ between patients
-    log_cv_mean: float  # mean over records of log(RR coefficient of variation)
+    # median over records of log(RR coefficient of variation): robust to the few
+    # records whose detection doubled or missed a beat
+    log_cv_mean: float
     log_cv_sd: float
     autocorrelation: float  # median lag-1 autocorrelation of RR within a record
     irregular: bool  # intervals drawn independently (AF) rather than as AR(1)
@@ -170,7 +172,7 @@ def _fit_group(summaries: list[tuple[float, float, float]], irregular: bool):
         n_records=len(values),
         log_rr_mean=float(values[:, 0].mean()),
         log_rr_sd=float(max(spread[0], MIN_LOG_RR_SD)),
-        log_cv_mean=float(values[:, 1].mean()),
+        log_cv_mean=float(np.median(values[:, 1])),
         log_cv_sd=float(max(spread[1], MIN_LOG_CV_SD)),
         autocorrelation=float(np.clip(np.median(values[:, 2]), 0.0, 0.9)),
         irregular=irregular,
