@@ -54,10 +54,14 @@ class Command(BaseCommand):
         for folder, fmt in folders:
             call_command("import_ecgs", str(folder), format=fmt, stdout=self.stdout)
         if synthetic and not GenerationJob.objects.exists():
+            # The demo checkpoint was trained on an index.csv folder like this
+            # one: keep its synthetic ECGs away from those training patients.
+            reference = root if (root / "index.csv").is_file() else None
             call_command(
                 "generate_pool",
                 checkpoint=settings.GENERATOR_CHECKPOINT,
                 per_label=synthetic,
+                privacy_reference=reference,
                 stdout=self.stdout,
             )
         self._admin_account(username)
