@@ -380,8 +380,8 @@ def canonicalize(
     draws I and aVF and derives the other four by Einthoven's and Goldberger's
     laws (``expand_to_12``), so in its ECGs aVR + aVL + aVF is exactly zero; a
     recording carries its own quantisation noise in each stored lead, so that sum
-    is not. Left alone, the sum read back from a sheet tells the origin (AUC 0.99
-    on the demo pool). Rebuilding every ECG's limb leads the generator's way
+    is not. Left alone, the sum read back from a sheet told the origin without an
+    error on the demo pool. Rebuilding every ECG's limb leads the generator's way
     removes that signature at its root; the six limb leads of a recording span two
     dimensions anyway, so no cardiac signal is lost.
     """
@@ -414,8 +414,7 @@ def canonicalize(
         x = np.pad(x, ((0, 0), (0, n_target - x.shape[1])), mode="edge")
 
     x = sps.sosfiltfilt(_bandpass_sos(target_fs), x, axis=1)
-    x = expand_to_12(reduce_to_8(x))
-    x = np.clip(x, -CLIP_MV, CLIP_MV)
+    x = rebuild_limb_leads(x)
     spans = np.ptp(x, axis=1)
     flat = [
         lead for lead, span in zip(LEADS, spans, strict=True) if span < FLAT_LINE_MV
@@ -474,6 +473,12 @@ def expand_to_12(independent: np.ndarray) -> np.ndarray:
     precordial = [independent[..., k, :] for k in range(2, 8)]
     stack = np.stack if isinstance(independent, np.ndarray) else _torch_stack
     return stack(limb + precordial, axis=-2)
+
+
+def rebuild_limb_leads(leads12: np.ndarray) -> np.ndarray:
+    """(12, L) canonical leads with II, III, aVR and aVL rebuilt from I and aVF,
+    as the generator builds them, and every lead clipped to +/- CLIP_MV."""
+    return np.clip(expand_to_12(reduce_to_8(leads12)), -CLIP_MV, CLIP_MV)
 
 
 def reduce_to_8(leads12: np.ndarray) -> np.ndarray:

@@ -45,11 +45,10 @@ from generator.ecg import (
     DURATION_S,
     LEADS,
     EcgError,
-    canonicalize,
-    read_wfdb,
+    load_canonical,
 )
 from generator.rhythm import find_r_peaks, upsample_for_detection
-from generator.similarity import DUPLICATE_SIMILARITY
+from generator.similarity import DUPLICATE_SIMILARITY, unseen_ceiling
 from generator.similarity import nearest as nearest_similar
 
 # Two canonical ECGs this close (correlation above 0.99 at the best shift) are one
@@ -104,8 +103,7 @@ def load_split(data_dir: str | Path, split: str, *, limit: int | None = None) ->
         if limit is not None and len(ids) >= limit:
             break
         try:
-            raw = read_wfdb(record.path)
-            x = canonicalize(raw.signal, raw.fs, record=raw.record)
+            x = load_canonical(record.path)
         except EcgError:
             continue
         signals.append(x)
@@ -585,9 +583,8 @@ def memorisation(
     """
     similarity, nearest = nearest_similar(synthetic.signals, train.signals, fs)
     unseen_similarity, _ = nearest_similar(unseen.signals, train.signals, fs)
-    duplicates = unseen_similarity >= DUPLICATE_SIMILARITY
-    reference = unseen_similarity[~duplicates]
-    ceiling = float(reference.max()) if reference.size else DUPLICATE_SIMILARITY
+    ceiling, n_duplicates = unseen_ceiling(unseen_similarity)
+    reference = unseen_similarity[unseen_similarity < DUPLICATE_SIMILARITY]
     distances, reference_distances = 1 - similarity, 1 - reference
     threshold = 1 - ceiling
     flagged = np.flatnonzero(distances < threshold)
@@ -610,7 +607,7 @@ def memorisation(
         | {"min": float(distances.min()), "values": distances.round(4).tolist()},
         "unseen_to_train": _describe(reference_distances)
         | {"min": threshold, "values": reference_distances.round(4).tolist()},
-        "unseen_duplicates": int(duplicates.sum()),
+        "unseen_duplicates": n_duplicates,
         "threshold": threshold,
         "flagged": [pair(i) for i in flagged],
         "closest_pair": pair(closest),

@@ -15,13 +15,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
-from generator.datasets import iter_index
-from generator.ecg import CANONICAL_FS, EcgError, load_canonical
-from generator.similarity import DUPLICATE_SIMILARITY, WaveformIndex
+from generator.ecg import CANONICAL_FS
+from generator.similarity import WaveformIndex, unseen_ceiling
 
 MAX_REDRAWS = 5
 
@@ -55,8 +53,7 @@ def build_reference(
     for signal in train:
         index.add(signal)
     closest = np.array([index.similarities(signal).max() for signal in unseen])
-    distinct = closest[closest < DUPLICATE_SIMILARITY]
-    ceiling = float(distinct.max()) if distinct.size else DUPLICATE_SIMILARITY
+    ceiling, _ = unseen_ceiling(closest)
     return PrivacyReference(index=index, ids=list(train_ids), ceiling=ceiling)
 
 
@@ -64,18 +61,10 @@ def build_reference(
 def load_reference(folder: str) -> PrivacyReference:
     """The reference of an index.csv folder (like ../shared/ecg): its ``train``
     records, judged by its ``val`` records. Cached per process."""
-    signals: dict[str, tuple[list, list]] = {}
-    for split in ("train", "val"):
-        found, ids = [], []
-        for record in iter_index(Path(folder), [split]):
-            try:
-                found.append(load_canonical(record.path))
-            except EcgError:
-                continue
-            ids.append(f"{record.dataset}/{record.record_id}")
-        signals[split] = (found, ids)
-    train, train_ids = signals["train"]
-    return build_reference(train, train_ids, signals["val"][0])
+    from generator.evaluate import load_split
+
+    train = load_split(folder, "train")
+    return build_reference(train.signals, train.ids, load_split(folder, "val").signals)
 
 
 def redraw_seed(seed: int, index: int, attempt: int) -> int:

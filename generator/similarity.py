@@ -17,6 +17,21 @@ MAX_SHIFT_S = 2.0
 DUPLICATE_SIMILARITY = 0.99  # one recording filed in two collections
 
 
+def unseen_ceiling(similarities: np.ndarray) -> tuple[float, int]:
+    """(the highest similarity of an unseen real record to a training one, the
+    number of unseen records left out as the same recording filed twice).
+
+    Public collections share recordings, so an "unseen" record can be a training
+    one; left in, it would set the ceiling to 1 and nothing could ever be too
+    close. Without any distinct record the ceiling is DUPLICATE_SIMILARITY.
+    """
+    similarities = np.asarray(similarities, dtype=float)
+    duplicate = similarities >= DUPLICATE_SIMILARITY
+    distinct = similarities[~duplicate]
+    ceiling = float(distinct.max()) if distinct.size else DUPLICATE_SIMILARITY
+    return ceiling, int(duplicate.sum())
+
+
 class WaveformIndex:
     """Spectra of a set of ECGs (n, leads, samples), for fast similarities."""
 

@@ -29,20 +29,10 @@ def main(db_file: str, media: str, pairs: int) -> None:
 
     from ecgstudy.studies.models import Judgment
     from ecgstudy.studies.services import study_launch
-    from tests.factories import (
-        EcgRecordFactory,
-        GenerationJobFactory,
-        SyntheticRecordFactory,
-    )
-    from tests.study_fixtures import PER_GROUP, make_study
+    from tests.study_fixtures import make_pool, make_study
 
     call_command("migrate", verbosity=0)
-    job = GenerationJobFactory()
-    for rhythm in ("AF", "SR"):
-        EcgRecordFactory.create_batch(PER_GROUP, rhythm=rhythm)
-        SyntheticRecordFactory.create_batch(
-            PER_GROUP, rhythm=rhythm, generation_job=job
-        )
+    make_pool()
     study = study_launch(study=make_study(readers=1))
     participation = study.participations.get()
     user = participation.reader.user

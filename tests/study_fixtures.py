@@ -17,8 +17,8 @@ from tests.factories import (
 PER_GROUP = 4  # records of each origin and rhythm in the pool
 
 
-@pytest.fixture
-def pool(db):
+def make_pool() -> list:
+    """PER_GROUP real and synthetic ECGs of each of AF and SR."""
     job = GenerationJobFactory()
     records = []
     for rhythm in (Rhythm.AF, Rhythm.SR):
@@ -27,6 +27,11 @@ def pool(db):
             PER_GROUP, rhythm=rhythm, generation_job=job
         )
     return records
+
+
+@pytest.fixture
+def pool(db):
+    return make_pool()
 
 
 def make_study(*, per_group: int = 3, readers: int = 2, **fields) -> Study:

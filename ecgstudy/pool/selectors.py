@@ -34,6 +34,11 @@ def records_without_sheet():
     return EcgRecord.objects.filter(sheet="")
 
 
+def drawable_records():
+    """The ECGs a study can show: with a sheet, and with their files in storage."""
+    return EcgRecord.objects.filter(files_missing_since__isnull=True).exclude(sheet="")
+
+
 def available_checkpoints() -> list[Path]:
     """The generator checkpoints (``*.pt``) under GENERATOR_CHECKPOINT_DIR.
 

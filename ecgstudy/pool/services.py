@@ -189,11 +189,10 @@ def record_rebuild_limb_leads(*, record: EcgRecord) -> bool:
 
     Raises FileNotFoundError if the signal is not in storage.
     """
-    from generator.ecg import CLIP_MV, expand_to_12, reduce_to_8
+    from generator.ecg import rebuild_limb_leads
 
     signal = record_signal(record=record)
-    rebuilt = expand_to_12(reduce_to_8(signal.astype(np.float64)))
-    rebuilt = np.clip(rebuilt, -CLIP_MV, CLIP_MV).astype(np.float32)
+    rebuilt = rebuild_limb_leads(signal.astype(np.float64)).astype(np.float32)
     if np.allclose(rebuilt, signal, rtol=0, atol=1e-5):
         return False
     payload = signal_to_bytes(rebuilt, record.fs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 
+from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
@@ -37,6 +38,14 @@ def case_page_context(
         "viewer_json": viewer_json(),
         "form": form,
     }
+
+
+def page_request() -> HttpRequest:
+    """A GET request like a reader's, to render case pages outside a real one."""
+    request = HttpRequest()
+    request.method = "GET"
+    request.user = AnonymousUser()
+    return request
 
 
 def case_page_bytes(

@@ -7,7 +7,8 @@ from datetime import datetime
 
 from django.db.models import Count, F, Max, Q
 
-from ecgstudy.pool.models import EcgRecord, Origin
+from ecgstudy.pool.models import Origin
+from ecgstudy.pool.selectors import drawable_records
 from ecgstudy.studies.models import Assignment, Judgment, Participation, Study
 
 OPEN = Study.Status.LAUNCHED
@@ -107,16 +108,17 @@ def reader_assignment(*, user, token: str) -> Assignment | None:
     )
 
 
-def next_assignment(*, participation: Participation) -> Assignment | None:
-    """The first unanswered assignment in the reader's stored order, skipping
-    those whose ECG's files are missing."""
-    return (
-        participation.assignments.filter(
-            judgment__isnull=True, case__record__files_missing_since__isnull=True
-        )
-        .order_by("position")
-        .first()
+def assignments_to_read(*, participation: Participation):
+    """The reader's unanswered assignments, but those whose ECG's files are
+    missing (which every reader skips)."""
+    return participation.assignments.filter(
+        judgment__isnull=True, case__record__files_missing_since__isnull=True
     )
+
+
+def next_assignment(*, participation: Participation) -> Assignment | None:
+    """The first assignment to read in the reader's stored order."""
+    return assignments_to_read(participation=participation).order_by("position").first()
 
 
 def participation_progress(*, participation: Participation) -> Progress:
@@ -224,11 +226,7 @@ def study_candidate_records(*, study: Study):
     kinds = Q(pk__in=[])
     for quota in study.quotas.all():
         kinds |= Q(origin=quota.origin, rhythm=quota.rhythm)
-    return (
-        EcgRecord.objects.filter(kinds, files_missing_since__isnull=True)
-        .exclude(sheet="")
-        .order_by("pk")
-    )
+    return drawable_records().filter(kinds).order_by("pk")
 
 
 def study_by_key(key: str) -> Study | None:

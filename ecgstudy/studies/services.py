@@ -11,15 +11,13 @@ from datetime import datetime, timedelta
 import numpy as np
 from django.conf import settings
 from django.contrib.auth import get_user_model, password_validation
-from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.http import HttpRequest
 from django.utils import timezone
 
 from ecgstudy.pool.models import EcgRecord, Origin
 from ecgstudy.pool.render import DURATION_S
-from ecgstudy.pool.selectors import record_sheet_svg, record_signal
+from ecgstudy.pool.selectors import drawable_records, record_sheet_svg, record_signal
 from ecgstudy.pool.similarity import near_duplicate_guard
 from ecgstudy.studies.models import (
     Assignment,
@@ -32,7 +30,11 @@ from ecgstudy.studies.models import (
     StudyCase,
 )
 from ecgstudy.studies.ordering import reading_order
-from ecgstudy.studies.selectors import CaseCounter, study_candidate_records
+from ecgstudy.studies.selectors import (
+    CaseCounter,
+    assignments_to_read,
+    study_candidate_records,
+)
 
 INVITATION_DAYS = 14
 AUDIT_MIN_PER_ORIGIN = 4  # two cases of each origin in each of two folds
@@ -222,12 +224,8 @@ def _draw_cases(study: Study) -> _Draw:
     shortages = []
     for quota in quotas:
         available = list(
-            EcgRecord.objects.filter(
-                origin=quota.origin,
-                rhythm=quota.rhythm,
-                files_missing_since__isnull=True,
-            )
-            .exclude(sheet="")
+            drawable_records()
+            .filter(origin=quota.origin, rhythm=quota.rhythm)
             .order_by("pk")
             .only("pk", "signal")
         )
@@ -434,24 +432,13 @@ def judgment_submit(
             submitted_at=now,
         )
         participation = locked.participation
-        still_to_read = participation.assignments.filter(
-            judgment__isnull=True, case__record__files_missing_since__isnull=True
-        )
-        if not still_to_read.exists():
+        if not assignments_to_read(participation=participation).exists():
             participation.finished_at = now
             participation.save(update_fields=["finished_at"])
     return judgment, True
 
 
 # Blinding audit ----------------------------------------------------------------------
-
-
-def _audit_request() -> HttpRequest:
-    """A request like a reader's, to render case pages outside a real one."""
-    request = HttpRequest()
-    request.method = "GET"
-    request.user = AnonymousUser()
-    return request
 
 
 def study_audit_blinding(
@@ -467,7 +454,7 @@ def study_audit_blinding(
     if the case mix offers too few ECGs of either origin to measure anything.
     """
     from ecgstudy.analysis.blinding import audit, case_cues
-    from ecgstudy.studies.pages import case_page_bytes
+    from ecgstudy.studies.pages import case_page_bytes, page_request
 
     records = list(study_candidate_records(study=study))
     synthetic = np.array([record.origin == Origin.SYNTHETIC for record in records])
@@ -479,7 +466,7 @@ def study_audit_blinding(
             f"of the case mix's kinds in the pool; there are {n_real} and "
             f"{n_synthetic}"
         )
-    request = _audit_request()
+    request = page_request()
     counter = CaseCounter(
         practice=False, number=1, of=len(records), answered=0, total=len(records)
     )
