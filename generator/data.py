@@ -36,6 +36,8 @@ NORMAL_LABEL = "NORM"
 # waveform shape and rhythm from them and voltages only from millivolt records.
 # Generation never asks for it, so what it draws has millivolt amplitudes.
 SHAPE_LABEL = "source:shape"
+# The rhythm group of millivolt records without rhythm labels (load_voltage_set).
+UNLABELLED = "unlabelled"
 MIN_BEATS = 4  # a record needs this many clean beats to train a timing model
 RHYTHM_ORDER = ("SR", "AF", "AFL", "SB", "STach", "SA", "PACED", "other")
 
@@ -245,6 +247,79 @@ def load_shape_set(
         names = [n for n in names if n in vocabulary] + [SHAPE_LABEL]
         found.add(np.ascontiguousarray(independent.astype(np.float32)), names, rhythm)
     return found.build()
+
+
+def voltage_records(folder: str | Path) -> list[Path]:
+    """The WFDB records of a millivolt folder that may be trained on.
+
+    A folder with an ``index.csv`` of ``path`` and ``split`` columns (CODE-15%'s
+    layout) gives its ``train`` rows that duplicate nothing; any other folder gives
+    every record under it (it has no held-out split, so hold none of it out).
+    """
+    folder = Path(folder)
+    index = folder / "index.csv"
+    if not folder.is_dir():
+        raise ValueError(f"voltage data {folder}: no such folder")
+    if index.is_file():
+        with open(index, newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        if rows and not {"path", "split"} <= set(rows[0]):
+            raise ValueError(f"{index}: needs the columns path and split")
+        return [
+            folder / row["path"]
+            for row in rows
+            if row["split"] == "train" and not row.get("duplicate_of")
+        ]
+    return [
+        header.with_name(header.name.removesuffix(".hea"))
+        for header in sorted(folder.rglob("*.hea"))
+    ]
+
+
+def _trim_padding(signal: np.ndarray) -> np.ndarray:
+    """Drop the all-zero samples a source padded its records with at either end
+    (CODE-15% pads 10-s records to 4,096 samples)."""
+    live = np.flatnonzero(np.any(signal != 0, axis=0))
+    if live.size == 0:
+        return signal[:, :0]
+    return signal[:, live[0] : live[-1] + 1]
+
+
+def load_voltage_set(
+    folders: Sequence[str | Path],
+    vocabulary: Sequence[str],
+    *,
+    timing: bool = False,
+    progress: bool = False,
+) -> SignalSet:
+    """Millivolt ECGs without rhythm labels (CODE-15%, long PTB records), read
+    whole: they teach true voltages and morphology through the label-dropped
+    branch. Each carries no label at all (an all-zero row), which training reads
+    as "always drop the labels": the network never learns that they are SR or AF.
+    """
+    paths = [path for folder in folders for path in voltage_records(folder)]
+    found = _SetBuilder(vocabulary, fs=CANONICAL_FS, timing=timing)
+    iterator: Iterable[Path] = paths
+    if progress:
+        from tqdm import tqdm
+
+        iterator = tqdm(paths, desc="loading millivolt ECGs", mininterval=5)
+    for path in iterator:
+        try:
+            raw = read_wfdb(path)
+            signal = _trim_padding(raw.signal)
+            duration = max(DURATION_S, math.floor(signal.shape[1] / raw.fs))
+            x = canonicalize(signal, raw.fs, duration_s=duration, record=raw.record)
+        except EcgError:
+            found.skipped += 1
+            continue
+        found.add(np.ascontiguousarray(reduce_to_8(x)), [], UNLABELLED)
+    return found.build()
+
+
+def unlabelled(labels: torch.Tensor) -> torch.Tensor:
+    """(B,) bool: rows with no label, which only the label-dropped branch learns."""
+    return labels.sum(dim=1) == 0
 
 
 class BatchSampler:

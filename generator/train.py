@@ -28,7 +28,9 @@ from generator.data import (
     label_vocabulary,
     load_shape_set,
     load_signals,
+    load_voltage_set,
     split_records,
+    unlabelled,
 )
 from generator.diffusion import DIFFUSION_PRESETS, DiffusionConfig, GaussianDiffusion
 from generator.ecg import CANONICAL_FS
@@ -59,6 +61,9 @@ class TrainConfig:
     log_every: int = 25  # steps between log lines
     seed: int = 0  # seed of data order, noise and initial weights
     shape_data: str = ""  # a ptbxl-shape folder: z-scored ECGs for shape and rhythm
+    # Comma-separated folders of millivolt ECGs without rhythm labels (CODE-15%,
+    # long PTB records): voltages for the label-dropped branch.
+    voltage_data: str = ""
 
 
 def parameter_groups(
@@ -177,7 +182,9 @@ def train(
     input (generator.rhythm); a checkpoint without it is extended (and its
     optimizer state dropped). ``tc.shape_data`` adds the z-scored PTB-XL ECGs
     of a ptbxl-shape folder with the SHAPE_LABEL (generator.data.load_shape_set);
-    a checkpoint without that label learns it. ``dropout`` sets the S4 layers'.
+    a checkpoint without that label learns it. ``tc.voltage_data`` adds millivolt
+    ECGs without labels, learnt only label-dropped (load_voltage_set).
+    ``dropout`` sets the S4 layers'.
     """
     torch.set_num_threads(threads)
     overrides = overrides or {}
@@ -256,6 +263,16 @@ def train(
             f"({shape_set.skipped} skipped), leads scaled to the millivolt records'"
         )
         train_set = train_set + shape_set
+    if tc.voltage_data:
+        folders = [f.strip() for f in tc.voltage_data.split(",") if f.strip()]
+        voltage_set = load_voltage_set(
+            folders, vocabulary, timing=with_timing, progress=progress
+        )
+        log(
+            f"voltage data: {len(voltage_set.signals)} millivolt ECGs without "
+            f"labels ({voltage_set.skipped} skipped), always label-dropped"
+        )
+        train_set = train_set + voltage_set
     rhythm = train_set.rhythm_prior().to_dict() if with_timing else None
     log(
         f"train: {len(train_set.signals)} records ({train_set.skipped} skipped), "
@@ -369,10 +386,9 @@ def train(
             x_0 = (x_mv / data_scale).to(dev)
             if batch_timing is not None:
                 batch_timing = batch_timing.to(dev)
+            drop = torch.rand(len(x_0), generator=generator) < tc.label_dropout
+            drop = (drop | unlabelled(labels)).to(dev)
             labels = labels.to(dev)
-            drop = (torch.rand(len(x_0), generator=generator) < tc.label_dropout).to(
-                dev
-            )
             loss = diffusion.training_loss(
                 model,
                 x_0,

@@ -10,6 +10,7 @@ import wfdb
 from generator.checkpoint import load_checkpoint
 from generator.data import split_records
 from generator.diffusion import DIFFUSION_PRESETS, GaussianDiffusion
+from generator.ecg import canonicalize, read_wfdb, reduce_to_8
 from generator.model import SSSD
 from generator.train import main as train_main
 from generator.train import update_ema
@@ -235,3 +236,69 @@ def test_shape_data_teach_shape_under_their_own_label_and_never_from_test(tmp_pa
     assert checkpoint_labels(checkpoint) == ["SR", "AF", "NORM"]
     with pytest.raises(ValueError, match="never asked for"):
         generate(checkpoint, ["SR", SHAPE_LABEL], n=1, seed=0, steps=2, device="cpu")
+
+
+def write_voltage_folder(root, rows):
+    """Millivolt WFDB records padded with zeros at both ends, as CODE-15% ships
+    them, with an index.csv of (name, split, duplicate_of) rows."""
+    (root / "records").mkdir(parents=True)
+    t = np.arange(4000) / 400
+    beats = np.exp(-((np.mod(t, 0.9) - 0.4) ** 2) / 0.0005)
+    for i, (name, _split, _dup) in enumerate(rows):
+        signal = np.zeros((4096, 12))
+        signal[48:4048] = beats[:, None] * (1.0 + 0.1 * i) + 0.05
+        wfdb.wrsamp(
+            name,
+            fs=400,
+            units=["mV"] * 12,
+            sig_name=["I", "II", "III", "aVR", "aVL", "aVF"]
+            + [f"V{k}" for k in range(1, 7)],
+            p_signal=signal,
+            fmt=["16"] * 12,
+            write_dir=str(root / "records"),
+        )
+    with open(root / "index.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["path", "split", "duplicate_of"])
+        for name, split, dup in rows:
+            writer.writerow([f"records/{name}", split, dup])
+
+
+def test_voltage_data_are_unlabelled_trimmed_and_never_from_test(tmp_path):
+    from generator.data import load_voltage_set, unlabelled, voltage_records
+
+    folder = tmp_path / "code15"
+    write_voltage_folder(
+        folder,
+        [("a", "train", ""), ("b", "test", ""), ("c", "train", "a")]
+        + [("d", "train", "")],
+    )
+    assert [p.name for p in voltage_records(folder)] == ["a", "d"]
+    loaded = load_voltage_set([folder], ["SR", "AF", "NORM"])
+    assert len(loaded.signals) == 2
+    # The zero padding is gone: the 10.0 s recorded, as if never padded.
+    raw = read_wfdb(folder / "records" / "a")
+    unpadded = reduce_to_8(canonicalize(raw.signal[:, 48:4048], raw.fs))
+    np.testing.assert_allclose(loaded.signals[0], unpadded, atol=1e-5)
+    padded = reduce_to_8(canonicalize(raw.signal, raw.fs))
+    assert np.abs(padded - unpadded).max() > 0.01
+    assert not loaded.labels.any() and loaded.names == [[], []]
+    assert unlabelled(torch.from_numpy(loaded.labels)).all()
+    assert not unlabelled(torch.tensor([[0.0, 1.0, 0.0]])).any()
+    # A folder without an index gives every record under it.
+    plain = tmp_path / "plain"
+    write_voltage_folder(plain, [("x", "", ""), ("y", "", "")])
+    (plain / "index.csv").unlink()
+    assert [p.name for p in voltage_records(plain)] == ["x", "y"]
+    with pytest.raises(ValueError, match="no such folder"):
+        voltage_records(tmp_path / "missing")
+
+    data = tmp_path / "data"
+    write_index_folder(data, ["train", "train", "train", "val"])
+    train_main(
+        ["--data", str(data), "--preset", "tiny", "--batch-size", "4"]
+        + ["--out", str(tmp_path / "run"), "--max-steps", "2"]
+        + ["--voltage-data", f"{folder},{plain}"]
+    )
+    ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert ckpt.extra["train"]["voltage_data"] == f"{folder},{plain}"
