@@ -16,12 +16,14 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 # Migrate, import the ECGs under ECG_DATA_DIR, generate synthetic ones, create an
-# admin and a launched demo study with two readers, serve.
+# admin and a launched demo study with two readers, serve. HOST=0.0.0.0:8000
+# serves other machines too, by any of this machine's names and addresses
+# (or set ALLOWED_HOSTS).
 demo: $(BIN)/.installed
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py migrate --no-input
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py setup_demo
 	-DEBUG=$${DEBUG:-1} $(BIN)/python manage.py create_demo_study
-	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py runserver $(HOST)
+	DEBUG=$${DEBUG:-1} DEMO_BIND=$(HOST) $(BIN)/python manage.py runserver $(HOST)
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

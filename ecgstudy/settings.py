@@ -4,6 +4,10 @@ Every variable is listed in `.env.example` and the README. Without any of them t
 project runs on a laptop: a SQLite file under `var/` and Celery tasks in-process.
 """
 
+import importlib.metadata
+import importlib.util
+import ipaddress
+import socket
 from pathlib import Path
 
 import environ
@@ -11,6 +15,51 @@ from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
+
+
+def bind_allowed_hosts(bind: str) -> list[str]:
+    """The host names a server started with ``runserver BIND`` is reached by.
+
+    BIND is runserver's address: "8000", "127.0.0.1:8000", "0.0.0.0:8000",
+    "[::]:8000" or "name:8000". Every address of the machine (0.0.0.0, ::)
+    gives the machine's own names and addresses, so that other machines reach
+    it by any of them; another address gives that address. Loopback names are
+    always allowed.
+    """
+    host = bind
+    if bind.isdigit():
+        host = "127.0.0.1"
+    elif ":" in bind and not bind.endswith("]"):
+        host = bind.rpartition(":")[0]
+    host = host.strip("[]")
+    hosts = {"localhost", "127.0.0.1", "[::1]"}
+    if host not in {"", "0.0.0.0", "::"}:
+        return sorted(hosts | {_bracketed(host)})
+    names = {socket.gethostname(), socket.getfqdn()}
+    hosts |= names
+    for name in names:
+        try:
+            found = socket.getaddrinfo(name, None)
+        except OSError:
+            continue
+        hosts |= {_bracketed(str(info[4][0])) for info in found}
+    try:  # the address other machines reach: a UDP "connection" sends nothing
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("192.0.2.1", 9))
+            hosts.add(probe.getsockname()[0])
+    except OSError:
+        pass
+    return sorted(h for h in hosts if h and "%" not in h)
+
+
+def _bracketed(host: str) -> str:
+    """An IPv6 address as a Host header carries it, in brackets."""
+    try:
+        is_v6 = ipaddress.ip_address(host).version == 6
+    except ValueError:
+        is_v6 = False
+    return f"[{host}]" if is_v6 else host
+
 
 env = environ.Env()
 if (BASE_DIR / ".env").is_file():
@@ -25,7 +74,13 @@ if not SECRET_KEY:
             "string), or set DEBUG=1 for local development."
         )
     SECRET_KEY = "insecure-development-key-only-used-with-DEBUG"
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+# `make demo` sets DEMO_BIND to its HOST: without ALLOWED_HOSTS, the demo answers
+# to the names of the address it listens on (see bind_allowed_hosts).
+DEMO_BIND = env.str("DEMO_BIND", default="")
+ALLOWED_HOSTS = env.list(
+    "ALLOWED_HOSTS",
+    default=bind_allowed_hosts(DEMO_BIND) if DEMO_BIND else ["127.0.0.1", "localhost"],
+)
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
@@ -34,6 +89,9 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # Before staticfiles: runserver then serves static files through WhiteNoise
+    # too, with the same Cache-Control headers as production.
+    "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "axes",
     "ecgstudy.pool",
@@ -121,7 +179,19 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+# plotly.js (4.8 MB) for the report's charts comes from the installed plotly
+# package, under a folder named by its version: browsers keep it for good
+# (WHITENOISE_IMMUTABLE_FILE_TEST), and an upgrade changes its URL.
+_PLOTLY_DIR = f"vendor/plotly-{importlib.metadata.version('plotly')}"
+PLOTLY_JS_STATIC = f"{_PLOTLY_DIR}/plotly.min.js"
+STATICFILES_DIRS = [
+    BASE_DIR / "static",
+    (
+        _PLOTLY_DIR,
+        Path(importlib.util.find_spec("plotly").origin).parent / "package_data",
+    ),
+]
+WHITENOISE_IMMUTABLE_FILE_TEST = r"/vendor/plotly-[^/]+/plotly\.min\.js$"
 STATIC_ROOT = env.path("STATIC_ROOT", default=VAR_DIR / "static")
 # Signals and sheets live here. They are never served as plain files: readers
 # reach a sheet only through their case page, researchers through the admin.
@@ -160,6 +230,26 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+# Where generation jobs started in the admin run, never inside the request:
+# "celery" sends their chunks to the broker's workers (the default with a broker;
+# if the broker does not answer, the job runs in a thread instead); "thread" runs
+# them one at a time in a background thread of the web server process (the
+# default without a broker; see ecgstudy/pool/background.py).
+GENERATION_RUNNER = env.str(
+    "GENERATION_RUNNER",
+    default="thread" if CELERY_BROKER_URL == "memory://" else "celery",
+)
+if GENERATION_RUNNER not in {"celery", "thread"}:
+    raise ImproperlyConfigured(
+        f"GENERATION_RUNNER must be celery or thread, not {GENERATION_RUNNER!r}"
+    )
+# With the thread runner, a queued or running job with no ECG written for this
+# many minutes is marked failed: the server process that ran it has stopped.
+GENERATION_STALE_MINUTES = env.int("GENERATION_STALE_MINUTES", default=30)
+if GENERATION_STALE_MINUTES < 1:
+    raise ImproperlyConfigured(
+        f"GENERATION_STALE_MINUTES must be 1 or more, not {GENERATION_STALE_MINUTES}"
+    )
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
@@ -183,4 +273,9 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # Django's own default gives "django" a console handler of its own under
+    # DEBUG; with the root's, each of its lines printed twice. It now reaches
+    # the console through the root alone. ("django.server", runserver's request
+    # lines, keeps its own handler and does not propagate.)
+    "loggers": {"django": {"handlers": [], "propagate": True}},
 }

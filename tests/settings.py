@@ -13,5 +13,8 @@ from ecgstudy.settings import CELERY_BROKER_URL  # noqa: E402
 
 # Tests call services directly; only the worker test sends tasks to the broker.
 CELERY_TASK_ALWAYS_EAGER = True
+# Jobs run inside the request, as eager tasks; the background-thread runner has
+# its own tests (tests/pool/test_background_generation.py), which set it.
+GENERATION_RUNNER = "celery"
 BROKER_FOR_WORKER_TESTS = CELERY_BROKER_URL
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -453,6 +454,135 @@ def generation_job_run(
             break
     job.refresh_from_db()
     return job
+
+
+def generation_job_start(*, job: GenerationJob) -> str:
+    """Start or resume a job without making the caller wait for its ECGs.
+
+    With a broker (``GENERATION_RUNNER = "celery"``) the job's chunks go to the
+    Celery workers; without one, or when the broker does not answer, the job
+    runs in this process's background thread (``ecgstudy.pool.background``)
+    once the current transaction commits. Returns where it runs: "celery" or
+    "thread".
+    """
+    from django.conf import settings
+
+    from ecgstudy.pool import background
+
+    runner = settings.GENERATION_RUNNER
+    if runner == "celery" and not _broker_reachable():
+        logger.warning(
+            "generation job %s: the Celery broker does not answer; running the "
+            "job in this server's background thread instead",
+            job.pk,
+        )
+        runner = "thread"
+    if runner == "celery":
+        generation_job_queue(job=job)
+        return runner
+    background.fail_stale_jobs()
+    if _reopen(job):
+        transaction.on_commit(lambda: background.runner.submit(job.pk))
+    return runner
+
+
+def _broker_reachable() -> bool:
+    from ecgstudy.celery import app
+
+    if app.conf.task_always_eager:
+        return True  # tasks run in the caller; no broker is asked
+    try:
+        with app.connection_for_write() as connection:
+            connection.ensure_connection(
+                max_retries=1, interval_start=0, interval_step=0, timeout=2
+            )
+    except Exception as exc:  # kombu wraps every transport's error differently
+        logger.warning("Celery broker unreachable: %s", exc)
+        return False
+    return True
+
+
+def generation_job_run_queued(*, job_id: int) -> GenerationJob | None:
+    """Run a job started with ``generation_job_start`` in the background thread.
+
+    A job cancelled or finished meanwhile is left alone (None). A chunk's
+    failure is already on the job; any other error is recorded on it here.
+    Never raises: nobody waits on the thread for an exception.
+    """
+    try:
+        job = GenerationJob.objects.get(pk=job_id)
+        if job.status in {GenerationJob.Status.DONE, GenerationJob.Status.CANCELLED}:
+            return None
+        return generation_job_run(job=job)
+    except Exception as exc:
+        logger.exception("generation job %s stopped in the background", job_id)
+        try:
+            GenerationJob.objects.filter(
+                pk=job_id,
+                status__in=[GenerationJob.Status.QUEUED, GenerationJob.Status.RUNNING],
+            ).update(
+                status=GenerationJob.Status.FAILED,
+                error=f"{type(exc).__name__}: {exc}"[:5000],
+                finished_at=timezone.now(),
+            )
+        except Exception:
+            logger.exception("generation job %s: its failure was not stored", job_id)
+        return None
+
+
+def generation_jobs_fail(*, job_ids: Iterable[int], reason: str) -> int:
+    """Mark failed those of the given jobs still queued or running; return how many.
+
+    Chunks already written are kept; resuming the job writes only the others.
+    """
+    return GenerationJob.objects.filter(
+        pk__in=list(job_ids),
+        status__in=[GenerationJob.Status.QUEUED, GenerationJob.Status.RUNNING],
+    ).update(
+        status=GenerationJob.Status.FAILED,
+        error=reason[:5000],
+        finished_at=timezone.now(),
+    )
+
+
+def generation_jobs_fail_stale(
+    *, stale_after: timedelta, keep: Iterable[int] = ()
+) -> int:
+    """Mark failed every queued or running job with no sign of life (created,
+    started, or an ECG written) for ``stale_after``, except the ``keep`` ids;
+    return how many. Such a job was left behind by a server that stopped.
+    """
+    from django.db.models import OuterRef, Subquery
+    from django.db.models.functions import Coalesce, Greatest
+
+    newest_record = (
+        EcgRecord.objects.filter(generation_job=OuterRef("pk"))
+        .order_by("-created_at")
+        .values("created_at")[:1]
+    )
+    stale = (
+        GenerationJob.objects.filter(
+            status__in=[GenerationJob.Status.QUEUED, GenerationJob.Status.RUNNING]
+        )
+        .exclude(pk__in=list(keep))
+        .annotate(
+            last_sign_of_life=Greatest(
+                "created_at",
+                Coalesce("started_at", "created_at"),
+                Coalesce(Subquery(newest_record), "created_at"),
+            )
+        )
+        .filter(last_sign_of_life__lt=timezone.now() - stale_after)
+    )
+    minutes = stale_after.total_seconds() / 60
+    return generation_jobs_fail(
+        job_ids=stale.values_list("pk", flat=True),
+        reason=(
+            f"no ECG written for {minutes:g} minutes: the server process that ran "
+            "the job stopped. The ECGs written are kept; resume the job with the "
+            "action 'Start or resume the selected jobs'."
+        ),
+    )
 
 
 def generation_job_cancel(*, job: GenerationJob) -> bool:
