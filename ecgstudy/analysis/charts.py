@@ -16,6 +16,7 @@ CHART_CONFIG = {"displaylogo": False, "responsive": True}
 class Table:
     columns: list[str]
     rows: list[list[str]]
+    css_class: str = ""  # e.g. "sortable wrap": headings sort, long text wraps
 
 
 @dataclass
@@ -600,6 +601,87 @@ def progress_sections(progress: dict) -> list[Section]:
     ]
 
 
+def _source(row: dict) -> str:
+    """Where a case's ECG came from: dataset/source id, and for a synthetic one
+    the generation job, its index, seed, sampler and steps and the checkpoint."""
+    source = f"{row.get('dataset', '-')}/{row.get('source_id', '-')}"
+    if row.get("generation_job") is None:
+        return source
+    return (
+        f"{source}; job {row['generation_job']} #{row['generation_index']}, "
+        f"seed {row['generation_seed']}, {row['sampler']} {row['steps']} steps, "
+        f"checkpoint {str(row['checkpoint_sha256'])[:12]}"
+    )
+
+
+def _comments(row: dict) -> str:
+    return " · ".join(
+        f"{c['reader']}{' (repeat)' if c['round'] != 1 else ''}: {c['text']}"
+        for c in row["comments"]
+    )
+
+
+def cases_sections(cases: list[dict] | None) -> list[Section]:
+    if not cases:
+        return []
+    return [
+        Section(
+            "cases",
+            "Per case: which ECGs fooled readers",
+            tables=[
+                (
+                    "Synthetic cases the fewest readers called synthetic first, "
+                    "then real cases the most readers called synthetic; click a "
+                    "heading to sort",
+                    Table(
+                        [
+                            "case",
+                            "record",
+                            "origin",
+                            "rhythm",
+                            "labels",
+                            "readers",
+                            "called synthetic",
+                            "detection rate",
+                            "mean confidence",
+                            "diagnosis agrees with label",
+                            "source",
+                            "comments",
+                        ],
+                        [
+                            [
+                                row["case"],
+                                str(row.get("record_id", "-")),
+                                row["origin"],
+                                row["rhythm"],
+                                row.get("labels") or "-",
+                                str(row["readers"]),
+                                f"{row['called_synthetic']}/{row['answered']}",
+                                pct(row["detection_rate"]),
+                                num(row["mean_confidence"], 1),
+                                (
+                                    f"{pct(row['diagnosis_agreement'])} "
+                                    f"({row['diagnosed']})"
+                                    if row["diagnosis_agreement"] is not None
+                                    else "-"
+                                ),
+                                _source(row),
+                                _comments(row) or "-",
+                            ]
+                            for row in cases
+                        ],
+                        css_class="sortable wrap case-table",
+                    ),
+                )
+            ],
+            note="Detection rate: the share of readers who called the case "
+            "synthetic on their first reading. Diagnosis agreement: the share "
+            "whose diagnosis includes the code of the case's rhythm label. "
+            "Comments are from every reading.",
+        )
+    ]
+
+
 def report_sections(report: dict) -> list[Section]:
     """Every section of the report, in reading order."""
     return [
@@ -609,4 +691,5 @@ def report_sections(report: dict) -> list[Section]:
         *diagnosis_sections(report["diagnosis"]),
         *quality_sections(report["quality"]),
         *time_sections(report["time"]),
+        *cases_sections(report.get("cases")),
     ]

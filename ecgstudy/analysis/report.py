@@ -53,8 +53,11 @@ class StudyTable:
     diagnosis: np.ndarray  # str
     quality: np.ndarray  # str
     seconds: np.ndarray  # float
+    comment: np.ndarray | None = None  # str; None: no comments ("" for every row)
 
     def __post_init__(self):
+        if self.comment is None:
+            object.__setattr__(self, "comment", np.full(len(self.reader), ""))
         lengths = {len(getattr(self, name)) for name in self.__dataclass_fields__}
         if len(lengths) > 1:
             raise ValueError(f"StudyTable columns differ in length: {sorted(lengths)}")
@@ -84,6 +87,9 @@ class StudyInfo:
     n_synthetic: int
     # reader, site, experience, answered, total and skipped (ECG files missing)
     progress: list[dict] = field(default_factory=list)
+    # case token -> "labels" (text) and its provenance (record id, dataset,
+    # source id, generation job, checkpoint, seed, sampler, steps)
+    cases: dict[str, dict] = field(default_factory=dict)
 
 
 def _num(value) -> float | None:
@@ -492,6 +498,71 @@ def diagnosis_report(
     }
 
 
+# Per case
+
+
+def _fooled_first(row: dict) -> tuple:
+    """Synthetic cases first, those the fewest readers called synthetic at the
+    top; then real cases, those the most readers called synthetic at the top;
+    cases without an origin answer last."""
+    rate = row["detection_rate"]
+    if row["origin"] == "synthetic":
+        return (0, rate is None, rate or 0.0, row["case"])
+    return (1, rate is None, -(rate or 0.0), row["case"])
+
+
+def case_report(table: StudyTable, info: StudyInfo) -> list[dict]:
+    """One row per counted case: how its first readings went, sorted so that the
+    synthetic ECGs that fooled most readers come first.
+
+    ``detection_rate`` is the share of readers who called the case synthetic
+    (round 1, origin answered); ``diagnosis_agreement`` the share whose diagnosis
+    includes the code expected from its rhythm (None where no option scores it);
+    ``comments`` come from every round.
+    """
+    codes = [code for code, _ in info.diagnosis_options]
+    rows = []
+    for case in sorted(set(table.case.tolist())):
+        mine = table.select(table.case == case)
+        first = mine.select(mine.round == FIRST)
+        answered = first.answer != ""
+        called = first.answer[answered] == "synthetic"
+        confidence = first.confidence[answered]
+        confidence = confidence[~np.isnan(confidence)]
+        diagnosed = first.select(first.diagnosis != "")
+        expected = expected_codes(diagnosed.rhythm, codes)
+        hits = [
+            e in d.split("+")
+            for e, d in zip(expected, diagnosed.diagnosis, strict=True)
+            if e != ""
+        ]
+        rows.append(
+            {
+                "case": case,
+                "origin": "synthetic" if mine.synthetic[0] else "real",
+                "rhythm": str(mine.rhythm[0]),
+                **info.cases.get(case, {}),
+                "readers": len(set(first.reader.tolist())),
+                "answered": int(answered.sum()),
+                "called_synthetic": int(called.sum()),
+                "detection_rate": _num(called.mean()) if called.size else None,
+                "mean_confidence": (
+                    _num(confidence.mean()) if confidence.size else None
+                ),
+                "diagnosed": len(hits),
+                "diagnosis_agreement": _num(np.mean(hits)) if hits else None,
+                "comments": [
+                    {"reader": str(reader), "round": int(round_), "text": str(text)}
+                    for reader, round_, text in zip(
+                        mine.reader, mine.round, mine.comment, strict=True
+                    )
+                    if str(text).strip()
+                ],
+            }
+        )
+    return sorted(rows, key=_fooled_first)
+
+
 # Quality, time, progress
 
 
@@ -565,4 +636,5 @@ def build_report(
         "diagnosis": diagnosis_report(table, info, n_boot=n_boot, seed=seed),
         "quality": quality_report(table, info),
         "time": time_report(table),
+        "cases": case_report(table, info),
     }

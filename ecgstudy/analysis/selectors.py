@@ -6,7 +6,12 @@ import numpy as np
 
 from ecgstudy.analysis.report import StudyInfo, StudyTable
 from ecgstudy.studies.models import Judgment, Study
-from ecgstudy.studies.selectors import study_progress, study_ratio
+from ecgstudy.studies.selectors import (
+    PROVENANCE_FIELDS,
+    record_provenance,
+    study_progress,
+    study_ratio,
+)
 
 EXPORT_COLUMNS = [
     "study",
@@ -20,6 +25,8 @@ EXPORT_COLUMNS = [
     "origin",
     "rhythm",
     "labels",
+    # Traceability: which pool record, source and generation run the case shows.
+    *PROVENANCE_FIELDS,
     "answer_origin",
     "confidence",
     "diagnosis",
@@ -46,7 +53,7 @@ def _judgments(study: Study):
         Judgment.objects.filter(assignment__participation__study=study)
         .select_related(
             "assignment__participation__reader",
-            "assignment__case__record",
+            "assignment__case__record__generation_job",
         )
         .order_by("assignment__participation_id", "assignment__position")
     )
@@ -76,6 +83,7 @@ def study_judgment_rows(
                 "origin": record.origin,
                 "rhythm": record.rhythm,
                 "labels": "; ".join(record.labels),
+                **record_provenance(record=record),
                 "answer_origin": judgment.origin,
                 "confidence": judgment.confidence,
                 "diagnosis": "+".join(judgment.diagnosis),
@@ -129,6 +137,7 @@ def study_table(*, study: Study) -> tuple[StudyTable, StudyInfo]:
             [np.nan if r["seconds"] is None else r["seconds"] for r in rows],
             dtype=float,
         ),
+        comment=column("comment").astype(str),
     )
     rows_by_reader, _ = study_progress(study=study)
     progress = [
@@ -155,5 +164,12 @@ def study_table(*, study: Study) -> tuple[StudyTable, StudyInfo]:
         n_real=real,
         n_synthetic=synthetic,
         progress=progress,
+        cases={
+            row["case"]: {
+                "labels": row["labels"],
+                **{key: row[key] for key in PROVENANCE_FIELDS},
+            }
+            for row in rows
+        },
     )
     return table, info

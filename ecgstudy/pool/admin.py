@@ -3,34 +3,62 @@
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import CharField, Value
+from django.db.models.functions import Cast, Concat, Length, LPad
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from ecgstudy.pool.background import fail_stale_jobs
 from ecgstudy.pool.forms import GenerationJobForm
-from ecgstudy.pool.models import EcgRecord, GenerationJob, GeneratorEvaluation
-from ecgstudy.pool.selectors import record_sheet_svg, record_signal_bytes
+from ecgstudy.pool.models import (
+    EcgRecord,
+    GenerationJob,
+    GeneratorEvaluation,
+)
+from ecgstudy.pool.selectors import (
+    origin_rhythm_counts,
+    record_sheet_svg,
+    record_signal_bytes,
+)
 from ecgstudy.pool.services import (
     generation_job_cancel,
     generation_job_create,
-    generation_job_queue,
+    generation_job_start,
 )
+
+LIST_CSS = {"all": ("ecgstudy/admin-lists.css",)}
+
+
+def natural_source_key():
+    """dataset/source id, sorted as people count: "rec9" before "rec10",
+    "job3-2" before "job3-10" (text alone puts "10" before "9"). The id's length,
+    zero-padded, goes before the id itself."""
+    return Concat(
+        "dataset",
+        Value("/"),
+        LPad(Cast(Length("source_id"), CharField()), 4, Value("0")),
+        "source_id",
+        output_field=CharField(),
+    )
 
 
 @admin.register(EcgRecord)
 class EcgRecordAdmin(admin.ModelAdmin):
     list_display = (
-        "__str__",
+        "sheet_thumb",
+        "id",
+        "record",
         "origin",
         "rhythm",
         "normal",
-        "age",
-        "sex",
-        "fs",
+        "age_sex",
         "created_at",
     )
+    list_display_links = ("id", "record")
+    ordering = (natural_source_key(),)
     list_filter = (
         "origin",
         "dataset",
@@ -86,6 +114,33 @@ class EcgRecordAdmin(admin.ModelAdmin):
         ),
     )
     readonly_fields = ("checkpoint", "sampling", "files_missing_since")
+
+    class Media:
+        css = LIST_CSS
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        context = getattr(response, "context_data", None) or {}
+        if "cl" in context:
+            context["origin_rhythm"] = origin_rhythm_counts(context["cl"].queryset)
+        return response
+
+    @admin.display(description="sheet")
+    def sheet_thumb(self, obj: EcgRecord) -> str:
+        if not obj.sheet:
+            return "-"
+        return format_html(
+            '<img src="{}" alt="12-lead sheet" class="sheet-thumb" loading="lazy">',
+            reverse("admin:pool_ecgrecord_sheet", args=[obj.pk]),
+        )
+
+    @admin.display(description="record", ordering=natural_source_key())
+    def record(self, obj: EcgRecord) -> str:
+        return str(obj)
+
+    @admin.display(description="age / sex", ordering="age")
+    def age_sex(self, obj: EcgRecord) -> str:
+        return f"{obj.age if obj.age is not None else '-'} / {obj.sex or '-'}"
 
     @admin.display(description="checkpoint")
     def checkpoint(self, obj: EcgRecord) -> str:
@@ -150,22 +205,43 @@ class EcgRecordAdmin(admin.ModelAdmin):
         return response
 
 
+_RUNS_ON = {
+    "celery": "queued for the Celery workers",
+    "thread": "running in the background on this server",
+}
+
+
 @admin.register(GenerationJob)
 class GenerationJobAdmin(admin.ModelAdmin):
     list_display = (
-        "__str__",
+        "job",
         "status",
         "progress",
-        "sampler",
-        "steps",
-        "guidance",
+        "sampling",
         "seed",
         "checkpoint_short",
-        "created_at",
+        "created",
         "duration",
         "error_short",
     )
     list_filter = ("status", "sampler")
+
+    class Media:
+        css = LIST_CSS
+
+    @admin.display(description="job", ordering="pk")
+    def job(self, job: GenerationJob) -> str:
+        counts = ", ".join(f"{'+'.join(labels)}={n}" for labels, n in job.plan)
+        return f"{job.pk}: {counts}"
+
+    @admin.display(description="created", ordering="created_at")
+    def created(self, job: GenerationJob) -> str:
+        return f"{job.created_at:%Y-%m-%d %H:%M}"
+
+    @admin.display(description="sampling", ordering="sampler")
+    def sampling(self, job: GenerationJob) -> str:
+        return f"{job.sampler} {job.steps} steps, guidance {job.guidance:g}"
+
     actions = ["resume_jobs", "cancel_jobs"]
     fieldsets = (
         (
@@ -215,6 +291,14 @@ class GenerationJobAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False  # a job is defined once; resume or cancel it with the actions
 
+    def changelist_view(self, request, extra_context=None):
+        fail_stale_jobs()
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        fail_stale_jobs()
+        return super().change_view(request, object_id, form_url, extra_context)
+
     @admin.display(description="progress")
     def progress(self, job: GenerationJob) -> str:
         return format_html(
@@ -225,9 +309,13 @@ class GenerationJobAdmin(admin.ModelAdmin):
             job.total,
         )
 
-    @admin.display(description="checkpoint")
+    @admin.display(description="checkpoint", ordering="checkpoint_sha256")
     def checkpoint_short(self, job: GenerationJob) -> str:
-        return job.checkpoint_sha256[:12]
+        return format_html(
+            '<span class="hash" title="{}">{}</span>',
+            job.checkpoint_sha256,
+            job.checkpoint_sha256[:12],
+        )
 
     @admin.display(description="time")
     def duration(self, job: GenerationJob) -> str:
@@ -237,7 +325,11 @@ class GenerationJobAdmin(admin.ModelAdmin):
 
     @admin.display(description="error")
     def error_short(self, job: GenerationJob) -> str:
-        return job.error[:80]
+        if not job.error:
+            return "-"
+        return format_html(
+            '<span class="cut" title="{}">{}</span>', job.error, job.error
+        )
 
     @admin.display(description="ECGs")
     def records_link(self, job: GenerationJob) -> str:
@@ -255,8 +347,8 @@ class GenerationJobAdmin(admin.ModelAdmin):
             if job.status == GenerationJob.Status.DONE:
                 continue
             with transaction.atomic():
-                chunks = generation_job_queue(job=job)
-            self.message_user(request, f"{job}: {len(chunks)} chunk(s) queued.")
+                runner = generation_job_start(job=job)
+            self.message_user(request, f"{job}: {_RUNS_ON[runner]}.")
 
     @admin.action(description="Cancel the selected jobs", permissions=["add"])
     def cancel_jobs(self, request, queryset):
@@ -272,10 +364,11 @@ class GenerationJobAdmin(admin.ModelAdmin):
                 job = generation_job_create(
                     **form.job_arguments(), created_by=request.user
                 )
-                generation_job_queue(job=job)
+                runner = generation_job_start(job=job)
             self.message_user(
                 request,
-                f"{job} queued: {job.total} ECGs in chunks of {job.chunk_size}.",
+                f"{job}: {job.total} ECGs in chunks of {job.chunk_size}, "
+                f"{_RUNS_ON[runner]}.",
                 messages.SUCCESS,
             )
             return HttpResponseRedirect(

@@ -6,8 +6,9 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 from django.core.files.storage import default_storage
+from django.db.models import Count
 
-from ecgstudy.pool.models import EcgRecord
+from ecgstudy.pool.models import EcgRecord, Origin, Rhythm
 
 
 def record_signal_bytes(*, record: EcgRecord) -> bytes:
@@ -58,3 +59,28 @@ def available_checkpoints() -> list[Path]:
         if resolved.is_file() and resolved.is_relative_to(folder):
             found.append(path)
     return found
+
+
+def origin_rhythm_counts(records) -> dict:
+    """Counts of ``records`` by rhythm (rows) and origin (columns), with totals,
+    for the table above the pool list; only rhythms present are listed."""
+    found = {
+        (row["rhythm"], row["origin"]): row["n"]
+        for row in records.order_by().values("rhythm", "origin").annotate(n=Count("pk"))
+    }
+    origins = list(Origin)
+    rows = [
+        {
+            "rhythm": rhythm.label,
+            "counts": [found.get((rhythm.value, o.value), 0) for o in origins],
+            "total": sum(found.get((rhythm.value, o.value), 0) for o in origins),
+        }
+        for rhythm in Rhythm
+        if any((rhythm.value, o.value) in found for o in origins)
+    ]
+    return {
+        "origins": [o.label for o in origins],
+        "rows": rows,
+        "totals": [sum(row["counts"][i] for row in rows) for i in range(len(origins))],
+        "total": sum(row["total"] for row in rows),
+    }

@@ -25,10 +25,15 @@ from ecgstudy.studies.models import (
     Participation,
     Reader,
     Study,
+    StudyCase,
 )
 from ecgstudy.studies.selectors import (
+    case_answers,
+    diagnosis_text,
+    record_provenance,
     skipped_assignments,
     study_candidate_records,
+    study_cases_for_review,
     study_progress,
     study_ratio,
     with_progress,
@@ -537,22 +542,27 @@ class InvitationAdmin(admin.ModelAdmin):
         return False
 
 
+LIST_CSS = {"all": ("ecgstudy/admin-lists.css",)}
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
 @admin.register(Judgment)
 class JudgmentAdmin(admin.ModelAdmin):
     """Answers, for researchers to look through; nobody edits them."""
 
     list_display = (
+        "submitted",
         "study",
         "reader",
         "case",
-        "round",
         "truth",
-        "origin",
-        "confidence",
-        "diagnosis",
+        "answer",
+        "diagnosis_display",
         "quality",
-        "seconds",
-        "submitted_at",
+        "seconds_display",
     )
     list_filter = ("assignment__participation__study", "origin", "quality")
     list_select_related = (
@@ -561,6 +571,14 @@ class JudgmentAdmin(admin.ModelAdmin):
         "assignment__case__record",
     )
     date_hierarchy = "submitted_at"
+    readonly_fields = ("diagnosis_display", "seconds_display")
+
+    class Media:
+        css = LIST_CSS
+
+    @admin.display(description="submitted", ordering="submitted_at")
+    def submitted(self, obj):
+        return f"{obj.submitted_at:%Y-%m-%d %H:%M}"
 
     @admin.display(description="study")
     def study(self, obj):
@@ -570,17 +588,172 @@ class JudgmentAdmin(admin.ModelAdmin):
     def reader(self, obj):
         return obj.assignment.participation.reader
 
-    @admin.display(description="case")
-    def case(self, obj):
-        return obj.assignment.case.token
+    @admin.display(description="answer, conf.", ordering="origin")
+    def answer(self, obj):
+        origin = obj.get_origin_display() or "-"
+        return origin if obj.confidence is None else f"{origin}, {obj.confidence}"
 
-    @admin.display(description="round")
-    def round(self, obj):
-        return obj.assignment.round
+    @admin.display(description="case (round)")
+    def case(self, obj):
+        assignment = obj.assignment
+        suffix = " (repeat)" if assignment.round != 1 else ""
+        return format_html(
+            '<span class="token" title="{}">{}</span>{}',
+            assignment.case.token,
+            assignment.case.token[:8],
+            suffix,
+        )
 
     @admin.display(description="truth")
     def truth(self, obj):
-        return obj.assignment.case.record.origin
+        return obj.assignment.case.record.get_origin_display()
+
+    @admin.display(description="diagnosis")
+    def diagnosis_display(self, obj):
+        study = obj.assignment.participation.study
+        return diagnosis_text(study=study, codes=obj.diagnosis) or "-"
+
+    @admin.display(description="seconds", ordering="submitted_at")
+    def seconds_display(self, obj):
+        return _seconds(obj.seconds)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(StudyCase)
+class StudyCaseAdmin(admin.ModelAdmin):
+    """Which ECGs a study drew: each case's sheet, origin, labels, source and
+    provenance, and every reader's answer. Read-only; opened from a study's page
+    ("Cases"). Researchers only: it needs the view permission on study cases."""
+
+    list_display = ("sheet", "case", "answers")
+    list_filter = ("study", "record__origin", "record__rhythm", "practice")
+    search_fields = ("token", "record__source_id", "record__dataset")
+    list_per_page = 25
+    fields = (
+        "study",
+        "token",
+        "practice",
+        "sheet",
+        "truth",
+        "source",
+        "provenance",
+        "answers",
+    )
+    readonly_fields = fields
+
+    class Media:
+        css = LIST_CSS
+
+    def get_queryset(self, request):
+        return study_cases_for_review().order_by("study", "pk")
+
+    @admin.display(description="sheet")
+    def sheet(self, obj):
+        record = obj.record
+        if not record.sheet:
+            return "no sheet"
+        return format_html(
+            '<a href="{}"><img src="{}" alt="12-lead sheet" class="sheet-thumb" '
+            'loading="lazy"></a>',
+            reverse("admin:pool_ecgrecord_change", args=[record.pk]),
+            reverse("admin:pool_ecgrecord_sheet", args=[record.pk]),
+        )
+
+    @admin.display(description="case", ordering="pk")
+    def case(self, obj):
+        """Everything about the case in one narrow column: token and study, the
+        truth, the source and, for a synthetic ECG, how it was made."""
+        return format_html(
+            '<div class="case-facts"><span class="token" title="{}">{}</span>{} '
+            '<span class="quiet">{}</span><div>{}</div><div>{}</div><div>{}</div>'
+            "</div>",
+            obj.token,
+            obj.token[:8],
+            " (practice)" if obj.practice else "",
+            obj.study,
+            self.truth(obj),
+            self.source(obj),
+            self.provenance(obj),
+        )
+
+    @admin.display(description="origin and labels")
+    def truth(self, obj):
+        record = obj.record
+        return format_html(
+            '<strong>{}</strong> {}<br><span class="quiet">{}</span>',
+            record.get_origin_display(),
+            record.get_rhythm_display(),
+            "; ".join(record.labels) or "-",
+        )
+
+    @admin.display(description="source")
+    def source(self, obj):
+        record = obj.record
+        return format_html(
+            'record <a href="{}">{}</a>: {} / {}',
+            reverse("admin:pool_ecgrecord_change", args=[record.pk]),
+            record.pk,
+            record.dataset,
+            record.source_id,
+        )
+
+    @admin.display(description="provenance")
+    def provenance(self, obj):
+        facts = record_provenance(record=obj.record)
+        if facts["generation_job"] is None:
+            return ""
+        return format_html(
+            'job <a href="{}">{}</a> #{}, seed {}<br>{} {} steps, '
+            '<span class="hash" title="{}">checkpoint {}</span>',
+            reverse("admin:pool_generationjob_change", args=[facts["generation_job"]]),
+            facts["generation_job"],
+            facts["generation_index"],
+            facts["generation_seed"],
+            facts["sampler"],
+            facts["steps"],
+            facts["checkpoint_sha256"],
+            facts["checkpoint_sha256"][:12],
+        )
+
+    @admin.display(description="readers' answers")
+    def answers(self, obj):
+        answers = case_answers(case=obj)
+        if not answers:
+            return "no readers"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>{}",
+            (
+                (
+                    a.reader + (" (repeat)" if a.round != 1 else ""),
+                    (a.origin or "-")
+                    + ("" if a.confidence is None else f", {a.confidence}"),
+                    a.diagnosis or "-",
+                    a.quality or "-",
+                    format_html(
+                        '<tr class="comment"><td></td><td colspan="3">“{}”</td></tr>',
+                        a.comment,
+                    )
+                    if a.comment
+                    else "",
+                )
+                for a in answers
+            ),
+        )
+        return format_html(
+            '<table class="case-answers"><thead><tr><th>reader</th>'
+            "<th>answer, conf.</th><th>diagnosis</th><th>quality</th></tr></thead>"
+            "<tbody>{}</tbody></table>",
+            rows,
+        )
 
     def has_add_permission(self, request):
         return False

@@ -5,11 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, F, Max, Q
+from django.db.models import Count, F, Max, Prefetch, Q
 
-from ecgstudy.pool.models import Origin
+from ecgstudy.pool.models import EcgRecord, Origin
 from ecgstudy.pool.selectors import drawable_records
-from ecgstudy.studies.models import Assignment, Judgment, Participation, Study
+from ecgstudy.studies.models import (
+    Assignment,
+    Judgment,
+    Participation,
+    Study,
+    StudyCase,
+)
 
 OPEN = Study.Status.LAUNCHED
 
@@ -156,6 +162,37 @@ def case_counter(*, assignment: Assignment) -> CaseCounter:
     )
 
 
+def assignment_answered(*, assignment: Assignment) -> bool:
+    return Judgment.objects.filter(assignment=assignment).exists()
+
+
+@dataclass(frozen=True)
+class PracticeReveal:
+    """The truth of a practice case, shown to the reader after their answer."""
+
+    origin: str  # "real" or "synthetic"
+    rhythm: str  # the rhythm's display name
+    labels: tuple[str, ...]
+    judgment: Judgment
+
+
+def practice_reveal(*, assignment: Assignment) -> PracticeReveal | None:
+    """The truth of an answered practice case; None for any other case, so that
+    nothing about a counted case can ever be revealed."""
+    if not assignment.case.practice:
+        return None
+    judgment = Judgment.objects.filter(assignment=assignment).first()
+    if judgment is None:
+        return None
+    record = assignment.case.record
+    return PracticeReveal(
+        origin=record.origin,
+        rhythm=record.get_rhythm_display(),
+        labels=tuple(str(label) for label in record.labels),
+        judgment=judgment,
+    )
+
+
 def study_ratio(*, study: Study) -> tuple[int, int]:
     """(real, synthetic) counts of the study's counted cases, from its case mix."""
     real = synthetic = 0
@@ -241,3 +278,101 @@ def study_keys_text(limit: int = 20) -> str:
     """The first studies as "number: name", for an error naming what exists."""
     names = ", ".join(f"{s.pk}: {s.name}" for s in Study.objects.order_by("pk")[:limit])
     return names or "none yet"
+
+
+# The researcher's side: which ECGs a study drew and how each reader answered.
+# Nothing below may ever reach a reader's page (see tests/studies/test_case_admin.py).
+
+PROVENANCE_FIELDS = (
+    "record_id",
+    "dataset",
+    "source_id",
+    "generation_job",
+    "generation_index",
+    "checkpoint_sha256",
+    "generation_seed",
+    "sampler",
+    "steps",
+)
+
+
+def record_provenance(*, record: EcgRecord) -> dict:
+    """Where a case's ECG came from: its pool record, its source and, for a
+    synthetic ECG, the job, checkpoint, seed and sampler that made it (None for
+    a real one). Keys are ``PROVENANCE_FIELDS``."""
+    job = record.generation_job
+    return {
+        "record_id": record.pk,
+        "dataset": record.dataset,
+        "source_id": record.source_id,
+        "generation_job": job.pk if job else None,
+        "generation_index": record.generation_index,
+        "checkpoint_sha256": job.checkpoint_sha256 if job else None,
+        "generation_seed": record.generation_seed,
+        "sampler": job.sampler if job else None,
+        "steps": job.steps if job else None,
+    }
+
+
+def diagnosis_text(*, study: Study, codes: list[str]) -> str:
+    """Chosen diagnosis codes as the study's option texts, e.g. "Atrial
+    fibrillation + Other"; a code no option names is shown as it is."""
+    names = {code: text for code, text in study.diagnosis_options}
+    return " + ".join(names.get(code, code) for code in codes)
+
+
+def study_cases_for_review(*, study: Study | None = None):
+    """A study's cases (every study's if None) with their records, provenance and
+    every assignment's answer prefetched, in the study's case order."""
+    cases = StudyCase.objects.select_related(
+        "study", "record__generation_job"
+    ).prefetch_related(
+        Prefetch(
+            "assignments",
+            queryset=Assignment.objects.select_related(
+                "judgment", "participation__reader__user"
+            ).order_by("participation_id", "round"),
+        )
+    )
+    return cases.filter(study=study) if study is not None else cases
+
+
+@dataclass(frozen=True)
+class CaseAnswer:
+    """One reader's answer to a case in one round, as the researcher reads it."""
+
+    reader: str
+    round: int
+    origin: str  # "real", "synthetic", "" (not asked), or "-" (not answered yet)
+    confidence: int | None
+    diagnosis: str
+    quality: str
+    comment: str
+    seconds: float | None
+
+
+def case_answers(*, case: StudyCase) -> list[CaseAnswer]:
+    """Every reader's answer to a case (unanswered assignments too), from the
+    prefetch of ``study_cases_for_review``."""
+    answers = []
+    for assignment in case.assignments.all():
+        reader = str(assignment.participation.reader)
+        judgment = getattr(assignment, "judgment", None)
+        if judgment is None:
+            answers.append(
+                CaseAnswer(reader, assignment.round, "-", None, "", "", "", None)
+            )
+            continue
+        answers.append(
+            CaseAnswer(
+                reader=reader,
+                round=assignment.round,
+                origin=judgment.get_origin_display(),
+                confidence=judgment.confidence,
+                diagnosis=diagnosis_text(study=case.study, codes=judgment.diagnosis),
+                quality=judgment.get_quality_display(),
+                comment=judgment.comment,
+                seconds=judgment.seconds,
+            )
+        )
+    return answers
