@@ -402,3 +402,27 @@ def render_sheet(
         paths.append(f'<path d="{_polyline_template(n_points) % values}"/>')
         offset += n_points
     return head + "\n".join(paths) + tail
+
+
+# The waveform for the viewer's other layouts: every lead's 10 s in microvolts, each
+# sample three base64url characters (value + 2**17), so the text's length depends on
+# the sampling rate alone, never on the amplitudes.
+_WAVEFORM_ALPHABET = np.frombuffer(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", dtype=np.uint8
+)
+_WAVEFORM_OFFSET = 1 << 17
+
+
+def waveform_text(signal: np.ndarray, fs: float) -> str:
+    """The first DURATION_S of a (12, L) millivolt ECG as fixed-width text.
+
+    Leads in LEADS order, one after the other; each sample is its value in
+    microvolts (rounded, held within +/- SIGNAL_LIMIT_MV as the sheet is) plus
+    2**17, written as three base64url digits, most significant first.
+    """
+    array, fs = _check_signal(signal, fs)
+    limit = round(SIGNAL_LIMIT_MV * 1000)
+    microvolts = np.clip(np.rint(array * 1000).astype(np.int64), -limit, limit)
+    values = (microvolts + _WAVEFORM_OFFSET).ravel()  # (12 * n,)
+    digits = np.stack([(values >> 12) & 63, (values >> 6) & 63, values & 63], axis=1)
+    return _WAVEFORM_ALPHABET[digits.ravel()].tobytes().decode("ascii")

@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass
 
 from django import forms
 from django.contrib.auth import get_user_model
 
 from ecgstudy.pool.models import Origin
-from ecgstudy.studies.models import Quality, Reader, Study, default_diagnoses
+from ecgstudy.studies.models import (
+    Quality,
+    Reader,
+    SheetLayout,
+    Study,
+    default_diagnoses,
+)
 from ecgstudy.studies.services import Answers
 
+MALFORMED = "malformed"  # the code of errors no case page can cause
+
 MAX_COMMENT_CHARS = 2000
+MAX_DISPLAY_CHARS = 500
+GAINS_MM_MV = (5, 10, 20)
+MAX_ZOOM = 8
 QUESTION_FIELDS = (
     "ask_origin",
     "ask_confidence",
@@ -21,12 +34,41 @@ QUESTION_FIELDS = (
     "diagnosis_multiple",
     "ask_quality",
     "ask_comment",
+    "layout",
+    "reader_may_change_layout",
 )
 CASE_MIX_FIELDS = ("seed", "repeat_fraction", "practice_cases", "reveal_ratio")
 BLINDING_FIELDS = ("audit_max_auc",)
+# Keyboard keys belong to the question and the option's value, never to the
+# option list's order or wording, so a key means the same in every study. No key is
+# shared between questions; the digits are the confidence scale; the viewer owns
+# + = - 0 and Escape, the form Enter.
 ORIGIN_KEYS = {Origin.REAL: "r", Origin.SYNTHETIC: "s"}
-# Keys the viewer or the browser own; never given to an answer.
-RESERVED_KEYS = set("rs")
+QUALITY_KEYS = {Quality.GOOD: "g", Quality.ACCEPTABLE: "u", Quality.POOR: "x"}
+DIAGNOSIS_KEYS = {
+    "AF": "a",
+    "AFL": "l",
+    "SR": "n",
+    "SB": "b",
+    "STACH": "t",
+    "SA": "y",
+    "PACED": "p",
+    "OTHER": "o",
+    "NORM": "k",
+    "MI": "i",
+    "STTC": "w",
+    "CD": "c",
+    "HYP": "h",
+}
+# Codes outside the table take these, in the order the study lists them.
+SPARE_DIAGNOSIS_KEYS = "dejmqvz"
+
+
+def diagnosis_keys(codes: list[str]) -> list[str]:
+    """The key of each diagnosis code: from the fixed table (case-insensitive), then
+    a spare letter in list order for codes outside it, "" once the spares run out."""
+    spares = iter(SPARE_DIAGNOSIS_KEYS)
+    return [DIAGNOSIS_KEYS.get(code.upper()) or next(spares, "") for code in codes]
 
 
 @dataclass(frozen=True)
@@ -42,18 +84,7 @@ class Question:
     text: str
     kind: str  # "radio", "checkbox" or "text"
     options: tuple[Option, ...] = ()
-
-
-def _letter_keys(labels: list[str], taken: set[str]) -> list[str]:
-    """A free letter for each label, preferring the initials of its words."""
-    keys = []
-    for label in labels:
-        words = label.lower().split()
-        candidates = [w[0] for w in words if w] + list(label.lower())
-        key = next((c for c in candidates if c.isalpha() and c not in taken), "")
-        taken.add(key)
-        keys.append(key)
-    return keys
+    hint: str = ""  # e.g. "choose all that apply"
 
 
 def study_questions(study: Study) -> list[Question]:
@@ -88,39 +119,72 @@ def study_questions(study: Study) -> list[Question]:
                     ),
                 )
             )
-    taken = set(RESERVED_KEYS)
     if study.ask_diagnosis:
-        texts = [text for _, text in study.diagnosis_options]
-        keys = _letter_keys(texts, taken)
+        codes = [code for code, _ in study.diagnosis_options]
+        multiple = study.diagnosis_multiple
         questions.append(
             Question(
                 "diagnosis",
-                "Diagnosis" + (" (all that apply)" if study.diagnosis_multiple else ""),
-                "checkbox" if study.diagnosis_multiple else "radio",
+                "Diagnosis",
+                "checkbox" if multiple else "radio",
                 tuple(
                     Option(code, text, key)
                     for (code, text), key in zip(
-                        study.diagnosis_options, keys, strict=True
+                        study.diagnosis_options, diagnosis_keys(codes), strict=True
                     )
                 ),
+                hint="choose all that apply" if multiple else "choose one",
             )
         )
     if study.ask_quality:
-        keys = _letter_keys([text for _, text in Quality.choices], taken)
         questions.append(
             Question(
                 "quality",
                 "Signal quality",
                 "radio",
                 tuple(
-                    Option(value, text, key)
-                    for (value, text), key in zip(Quality.choices, keys, strict=True)
+                    Option(value, text, QUALITY_KEYS[value])
+                    for value, text in Quality.choices
                 ),
             )
         )
     if study.ask_comment:
         questions.append(Question("comment", "Comment (optional)", "text"))
     return questions
+
+
+def display_settings(raw: str, *, study: Study) -> dict:
+    """The allow-listed display settings the viewer reported with an answer.
+
+    The value is the page's word, not the reader's answer: anything unknown,
+    malformed or out of range is left out rather than stored or refused, so a
+    broken script never costs an answer.
+    """
+    if not raw or len(raw) > MAX_DISPLAY_CHARS:
+        return {}
+    try:
+        reported = json.loads(raw)
+    except ValueError:
+        return {}
+    if not isinstance(reported, dict):
+        return {}
+    allowed_layouts = (
+        set(SheetLayout.values) if study.reader_may_change_layout else {study.layout}
+    )
+    settings = {}
+    layout = reported.get("layout")
+    if isinstance(layout, str) and layout in allowed_layouts:
+        settings["layout"] = layout
+    gain = reported.get("gain")
+    if type(gain) in (int, float) and gain in GAINS_MM_MV:
+        settings["gain"] = int(gain)
+    zoom = reported.get("zoom")
+    if type(zoom) in (int, float) and math.isfinite(zoom) and 1 <= zoom <= MAX_ZOOM:
+        settings["zoom"] = round(float(zoom), 2)
+    for flag in ("calipers", "voltage"):
+        if isinstance(reported.get(flag), bool):
+            settings[flag] = reported[flag]
+    return settings
 
 
 @dataclass(frozen=True)
@@ -154,6 +218,13 @@ class JudgmentForm(forms.Form):
                 )
             field.error_messages["required"] = "Please answer this question."
             self.fields[question.name] = field
+        # Filled in by the viewer on submit; never required, never an error.
+        self.fields["display"] = forms.CharField(
+            required=False, widget=forms.HiddenInput, strip=True
+        )
+
+    def clean_display(self) -> dict:
+        return display_settings(self.cleaned_data.get("display", ""), study=self.study)
 
     def clean(self):
         data = super().clean()
@@ -161,15 +232,31 @@ class JudgmentForm(forms.Form):
         unexpected = sorted(set(self.data) - allowed)
         if unexpected:
             raise forms.ValidationError(
-                "This study does not ask: " + ", ".join(unexpected[:5]) + "."
+                "This study does not ask: " + ", ".join(unexpected[:5]) + ".",
+                code=MALFORMED,
             )
         for question in self.questions:
             values = self.data.getlist(question.name)
             if question.kind != "checkbox" and len(values) > 1:
-                self.add_error(question.name, "Give one answer to this question.")
+                problem = "Give one answer to this question."
             elif len(values) != len(set(values)):
-                self.add_error(question.name, "Give each answer once.")
+                problem = "Give each answer once."
+            else:
+                continue
+            error = forms.ValidationError(problem, code=MALFORMED)
+            self.add_error(question.name, error)
         return data
+
+    def is_malformed(self) -> bool:
+        """Whether the errors are ones no case page can cause (a question the study
+        does not ask, an answer given twice, a value not offered): a script's, not
+        a reader's, refused outright rather than shown again."""
+        codes = {MALFORMED, "invalid_choice"}
+        return any(
+            error.code in codes
+            for errors in self.errors.as_data().values()
+            for error in errors
+        )
 
     def rows(self) -> list[QuestionRow]:
         rows = []
@@ -199,6 +286,7 @@ class JudgmentForm(forms.Form):
             diagnosis=tuple(diagnosis),
             quality=data.get("quality", ""),
             comment=data.get("comment", ""),
+            display=data.get("display") or {},
         )
 
 
@@ -231,6 +319,14 @@ class DiagnosisOptionsField(forms.CharField):
 
 
 class StudyAdminForm(forms.ModelForm):
+    layout = forms.ChoiceField(
+        label="Sheet layout",
+        choices=SheetLayout.choices,
+        required=False,
+        initial=SheetLayout.STANDARD,
+        help_text="How the viewer first arranges the leads on every case "
+        "(left empty: 3x4 with a lead II rhythm strip).",
+    )
     diagnosis_options = DiagnosisOptionsField(
         required=False,
         initial=default_diagnoses,
@@ -248,6 +344,9 @@ class StudyAdminForm(forms.ModelForm):
             *BLINDING_FIELDS,
             "show_feedback",
         ]
+
+    def clean_layout(self) -> str:
+        return self.cleaned_data.get("layout") or SheetLayout.STANDARD
 
     def clean(self):
         data = super().clean()

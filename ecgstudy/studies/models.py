@@ -37,6 +37,14 @@ class Quality(models.TextChoices):
     POOR = "poor", "Poor"
 
 
+class SheetLayout(models.TextChoices):
+    """How the viewer arranges the twelve leads on the sheet."""
+
+    STANDARD = "3x4", "3x4 with a lead II rhythm strip"
+    SIX_BY_TWO = "6x2", "6x2 (5 s per lead)"
+    TWELVE = "12x1", "12x1 (the full 10 s of every lead)"
+
+
 class Reader(models.Model):
     """A physician who reads ECGs, with the site and experience the report groups by."""
 
@@ -133,6 +141,20 @@ class Study(models.Model):
     ask_quality = models.BooleanField("ask signal quality", default=True)
     ask_comment = models.BooleanField(
         "offer a comment box", default=True, help_text="Free text, never required."
+    )
+
+    # The sheet as readers first see it.
+    layout = models.CharField(
+        "sheet layout",
+        max_length=8,
+        choices=SheetLayout.choices,
+        default=SheetLayout.STANDARD,
+        help_text="How the viewer first arranges the leads on every case.",
+    )
+    reader_may_change_layout = models.BooleanField(
+        "readers may switch the layout",
+        default=True,
+        help_text="Offer the other layouts in the viewer's toolbar.",
     )
 
     # Case mix and order.
@@ -364,6 +386,14 @@ class Judgment(models.Model):
     )
     quality = models.CharField(max_length=16, choices=Quality.choices, blank=True)
     comment = models.TextField(blank=True)
+    display = models.JSONField(
+        "display settings",
+        default=dict,
+        blank=True,
+        help_text="How the sheet was shown when the answer was given: layout, "
+        "gain, zoom and whether calipers were used (an allow-listed subset of what "
+        "the page reported).",
+    )
     served_at = models.DateTimeField(null=True, blank=True)
     submitted_at = models.DateTimeField()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import random
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -395,6 +395,7 @@ class Answers:
     diagnosis: tuple[str, ...] = ()
     quality: str = ""
     comment: str = ""
+    display: dict = field(default_factory=dict)  # see forms.display_settings
 
 
 def judgment_submit(
@@ -428,6 +429,7 @@ def judgment_submit(
             diagnosis=list(answers.diagnosis),
             quality=answers.quality,
             comment=answers.comment,
+            display=dict(answers.display),
             served_at=served_at,
             submitted_at=now,
         )
@@ -454,7 +456,7 @@ def study_audit_blinding(
     if the case mix offers too few ECGs of either origin to measure anything.
     """
     from ecgstudy.analysis.blinding import audit, case_cues
-    from ecgstudy.studies.pages import case_page_bytes, page_request
+    from ecgstudy.studies.pages import case_page_bytes, page_request, record_waveform
 
     records = list(study_candidate_records(study=study))
     synthetic = np.array([record.origin == Origin.SYNTHETIC for record in records])
@@ -474,7 +476,13 @@ def study_audit_blinding(
     for done, record in enumerate(records, start=1):
         sheet = record_sheet_svg(record=record)
         page = case_page_bytes(
-            request, study=study, token=new_token(), counter=counter, sheet=sheet
+            request,
+            study=study,
+            token=new_token(),
+            counter=counter,
+            sheet=sheet,
+            waveform=record_waveform(record=record),
+            fs=record.fs,
         )
         cues.append(case_cues(page, sheet))
         if progress is not None:

@@ -32,5 +32,10 @@ urlpatterns = [
     ),
     path("studies/<int:study_id>/done/", views.DoneView.as_view(), name="done"),
     path("case/<token:token>/", views.CaseView.as_view(), name="case"),
+    path(
+        "case/<token:token>/practice/",
+        views.PracticeRevealView.as_view(),
+        name="practice",
+    ),
     path("invite/<str:token>/", views.InvitationView.as_view(), name="invitation"),
 ]

@@ -7,7 +7,7 @@ from django.contrib.auth import login
 from django.contrib.auth.forms import SetPasswordForm
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.decorators import method_decorator
@@ -16,12 +16,14 @@ from django.views.generic import FormView, TemplateView, View
 
 from ecgstudy.pool.services import record_sheet_ensure
 from ecgstudy.studies.forms import JudgmentForm
-from ecgstudy.studies.pages import CASE_TEMPLATE, case_page_context
+from ecgstudy.studies.pages import CASE_TEMPLATE, case_page_context, record_waveform
 from ecgstudy.studies.selectors import (
+    assignment_answered,
     case_counter,
     next_assignment,
     participation_feedback,
     participation_progress,
+    practice_reveal,
     reader_assignment,
     reader_participation,
     reader_studies,
@@ -125,28 +127,64 @@ class CaseView(LoginRequiredMixin, TemplateView):
         self.sheet = record_sheet_ensure(record=self.assignment.case.record)
         return self.sheet is not None
 
+    def _refused_key(self) -> str:
+        return f"case-refused:{self.assignment.token}"
+
     def get(self, request, *args, **kwargs):
         # Answered cases are not shown again and cases are taken in order.
         if not self._is_next() or not self._sheet():
             return self._continue()
-        assignment_serve(assignment=self.assignment)
-        return self.render_to_response(
-            self.get_context_data(form=JudgmentForm(study=self.study))
-        )
+        refused = request.session.pop(self._refused_key(), None)
+        if refused is None:
+            assignment_serve(assignment=self.assignment)
+            form = JudgmentForm(study=self.study)
+        else:
+            # A refused answer, shown again with its reasons after the redirect;
+            # the time on the case keeps running from the first serving.
+            data = QueryDict(mutable=True)
+            for name, values in refused.items():
+                data.setlist(name, values)
+            form = JudgmentForm(data, study=self.study)
+            form.is_valid()
+        return self.render_to_response(self.get_context_data(form=form))
 
     def post(self, request, *args, **kwargs):
         if not self._is_next():
             # A second submit (double click, another tab): the first answer stands.
+            if assignment_answered(assignment=self.assignment):
+                messages.info(
+                    request,
+                    "That case had already been answered; your first answer stands "
+                    "and the second was not saved. Here is your current case.",
+                )
+            else:
+                messages.info(
+                    request,
+                    "That answer was not saved: it was sent from a page that is not "
+                    "your current case. Here is your current case.",
+                )
             return self._continue()
         form = JudgmentForm(request.POST, study=self.study)
-        if not form.is_valid():
+        if not form.is_valid() and form.is_malformed():
+            # Only a script sends these: refuse them outright, nothing written.
             if not self._sheet():
                 return self._continue()
             return self.render_to_response(self.get_context_data(form=form), status=400)
+        if not form.is_valid():
+            # Post/Redirect/Get: the page with the reasons is served by a GET, so
+            # Back or Reload never asks to send the form again.
+            request.session[self._refused_key()] = {
+                name: request.POST.getlist(name)
+                for name in request.POST
+                if name != "csrfmiddlewaretoken"
+            }
+            return redirect("studies:case", token=self.assignment.token)
         try:
             judgment_submit(assignment=self.assignment, answers=form.answers())
         except ValidationError:
             raise Http404("the study is closed") from None
+        if self.assignment.case.practice:
+            return redirect("studies:practice", token=self.assignment.token)
         return self._continue()
 
     def get_context_data(self, *, form, **kwargs):
@@ -157,7 +195,35 @@ class CaseView(LoginRequiredMixin, TemplateView):
                 counter=case_counter(assignment=self.assignment),
                 sheet=self.sheet,
                 form=form,
+                waveform=record_waveform(record=self.assignment.case.record),
+                fs=self.assignment.case.record.fs,
             ),
+            **kwargs,
+        )
+
+
+@method_decorator(never_cache, name="dispatch")
+class PracticeRevealView(LoginRequiredMixin, TemplateView):
+    """After a practice answer: what the ECG was. Never for a counted case."""
+
+    template_name = "studies/practice.html"
+
+    def dispatch(self, request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return self.handle_no_permission()
+        assignment = reader_assignment(user=request.user, token=kwargs["token"])
+        self.reveal = (
+            practice_reveal(assignment=assignment) if assignment is not None else None
+        )
+        if self.reveal is None:
+            raise Http404("no such practice case")
+        self.assignment = assignment
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(
+            study=self.assignment.participation.study,
+            reveal=self.reveal,
             **kwargs,
         )
 

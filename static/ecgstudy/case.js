@@ -1,5 +1,6 @@
 // Keyboard answers on the case page: each option's key (shown beside it) picks it,
-// Enter submits; the submit button is disabled after the first submit.
+// Enter submits; the submit button is disabled after the first submit. A key only
+// ever picks (pressing it twice keeps a checkbox ticked); a click toggles as usual.
 (function () {
   "use strict";
   var form = document.getElementById("answer-form");
@@ -11,13 +12,46 @@
       (tag === "INPUT" && !/^(radio|checkbox|submit|button)$/i.test(target.type));
   }
 
+  function somethingPicked() {
+    if (form.querySelector("input[type=radio]:checked, input[type=checkbox]:checked")) {
+      return true;
+    }
+    var text = form.querySelector("textarea");
+    return Boolean(text && text.value.trim());
+  }
+
+  // The viewer's settings the answer was given under, for the study's records.
+  function recordDisplay() {
+    var field = form.querySelector("input[name=display]");
+    var viewer = document.querySelector(".ecg-viewer");
+    if (!field || !viewer || !viewer.ecgViewer) return;
+    var state = viewer.ecgViewer.state();
+    field.value = JSON.stringify({
+      layout: state.layout,
+      gain: state.gain,
+      zoom: Math.round(state.zoom * 100) / 100,
+      calipers: Boolean(state.calipersUsed),
+      voltage: Boolean(state.voltageUsed),
+    });
+  }
+
   var submitted = false;
   form.addEventListener("submit", function (event) {
     if (submitted) { event.preventDefault(); return; }
     submitted = true;
+    try { recordDisplay(); } catch (ignored) { /* the answer matters more */ }
     var button = form.querySelector("button[type=submit]");
     if (button) { button.disabled = true; button.classList.add("busy"); }
   });
+
+  var pause = document.getElementById("take-a-break");
+  if (pause) {
+    pause.addEventListener("click", function (event) {
+      if (somethingPicked() && !window.confirm(pause.getAttribute("data-confirm"))) {
+        event.preventDefault();
+      }
+    });
+  }
 
   document.addEventListener("keydown", function (event) {
     if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) {
@@ -28,6 +62,7 @@
       return;
     }
     if (event.key === "Enter") {
+      if (event.target && event.target.tagName === "A") return;
       event.preventDefault();
       form.requestSubmit();
       return;
@@ -37,9 +72,10 @@
     var input = form.querySelector('input[data-key="' + CSS.escape(key) + '"]');
     if (!input) return;
     event.preventDefault();
-    if (input.type === "checkbox") input.checked = !input.checked;
-    else input.checked = true;
-    input.dispatchEvent(new Event("change", { bubbles: true }));
+    if (!input.checked) {
+      input.checked = true;
+      input.dispatchEvent(new Event("change", { bubbles: true }));
+    }
     input.focus({ preventScroll: true });
   });
 })();

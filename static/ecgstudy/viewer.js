@@ -1,4 +1,5 @@
-/* ECG sheet viewer for the blinded reading page: zoom, pan, gain switch and time calipers. */
+/* ECG sheet viewer for the blinded reading page: zoom, pan, gain switch, layouts and
+   calipers that measure time and voltage with markers that can be dragged. */
 (function () {
   "use strict";
 
@@ -13,6 +14,9 @@
   var WHEEL_IDLE_MS = 250;
   var CALIPER_COLOUR = "#1f6feb";
   var EPSILON = 1e-9;
+  // Lead labels are drawn at least this many screen pixels tall.
+  var MIN_LABEL_PX = 12;
+  var HANDLE_PX = 7; // radius of a caliper marker's drag handle
 
   function clamp(value, low, high) {
     return Math.min(Math.max(value, low), high);
@@ -77,7 +81,14 @@
     })) {
       throw new Error("calibration needs numeric " + calKeys.join(", "));
     }
+    var layouts = Array.isArray(config.layouts) ? config.layouts.slice() : ["3x4"];
+    var layout = typeof config.layout === "string" ? config.layout : layouts[0];
+    if (layouts.indexOf(layout) < 0) {
+      throw new Error("layout must be one of layouts");
+    }
     return {
+      layout: layout,
+      layouts: layouts,
       speed: config.speed_mm_s,
       gain: config.gain_mm_mv,
       gains: gains.slice(),
@@ -85,6 +96,128 @@
       traceRows: rows.slice(),
       calibration: cal,
     };
+  }
+
+  /*
+   * Layouts are drawn from the waveform the page carries (data-waveform): every
+   * lead's 10 s in microvolts, three base64url digits a sample. For display the
+   * samples are interpolated by a windowed sinc (Lanczos, a = 4) to four points per
+   * sample: band-limited, so a QRS is drawn as the signal it samples rather than
+   * as a jagged polyline, and the same arithmetic for every ECG.
+   */
+  var LEAD_NAMES = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"];
+  var B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  var WAVEFORM_OFFSET = 131072;
+  var UPSAMPLE = 4;
+  var LANCZOS_A = 4;
+  var LAYOUT_NAMES = { "3x4": "3\u00d74", "6x2": "6\u00d72", "12x1": "12\u00d71" };
+
+  function decodeWaveform(text, fs) {
+    var perLead = 3 * LEAD_NAMES.length;
+    if (!text || !isPositive(fs) || text.length % perLead !== 0) {
+      return null;
+    }
+    var n = text.length / perLead;
+    var leads = [];
+    for (var lead = 0; lead < LEAD_NAMES.length; lead++) {
+      var values = new Float64Array(n);
+      for (var i = 0; i < n; i++) {
+        var at = 3 * (lead * n + i);
+        var a = B64.indexOf(text[at]);
+        var b = B64.indexOf(text[at + 1]);
+        var c = B64.indexOf(text[at + 2]);
+        if (a < 0 || b < 0 || c < 0) {
+          return null;
+        }
+        values[i] = ((a << 12) | (b << 6) | c) - WAVEFORM_OFFSET; // microvolts
+      }
+      leads.push(values);
+    }
+    return { fs: fs, n: n, leads: leads };
+  }
+
+  function sinc(x) {
+    if (Math.abs(x) < 1e-12) {
+      return 1;
+    }
+    return Math.sin(Math.PI * x) / (Math.PI * x);
+  }
+
+  // Weights of the taps i - A + 1 .. i + A for a point k / UPSAMPLE past sample i,
+  // normalised so that a flat line stays flat.
+  var LANCZOS_WEIGHTS = (function () {
+    var table = [];
+    for (var k = 0; k < UPSAMPLE; k++) {
+      var weights = [];
+      var sum = 0;
+      for (var j = -LANCZOS_A + 1; j <= LANCZOS_A; j++) {
+        var x = k / UPSAMPLE - j;
+        var w = sinc(x) * sinc(x / LANCZOS_A);
+        weights.push(w);
+        sum += w;
+      }
+      table.push(weights.map(function (w) { return w / sum; }));
+    }
+    return table;
+  })();
+
+  // Microvolts at the point k / UPSAMPLE past sample i (edges repeat their sample).
+  function interpolated(values, i, k) {
+    if (k === 0) {
+      return values[i];
+    }
+    var weights = LANCZOS_WEIGHTS[k];
+    var total = 0;
+    for (var t = 0; t < weights.length; t++) {
+      var index = clamp(i - LANCZOS_A + 1 + t, 0, values.length - 1);
+      total += weights[t] * values[index];
+    }
+    return total;
+  }
+
+  // Rows of [lead, first second, last second] and the pitch between rows in mm.
+  function layoutSpec(name) {
+    var limb = LEAD_NAMES.slice(0, 6);
+    var chest = LEAD_NAMES.slice(6);
+    if (name === "6x2") {
+      return {
+        pitch: 30,
+        rows: limb.map(function (lead, i) {
+          return [[lead, 0, 5], [chest[i], 5, 10]];
+        }),
+      };
+    }
+    if (name === "12x1") {
+      return {
+        pitch: 20,
+        rows: LEAD_NAMES.map(function (lead) { return [[lead, 0, 10]]; }),
+      };
+    }
+    var columns = [["I", "aVR", "V1", "V4"], ["II", "aVL", "V2", "V5"], ["III", "aVF", "V3", "V6"]];
+    return {
+      pitch: 40,
+      rows: columns
+        .map(function (leads) {
+          return leads.map(function (lead, c) { return [lead, 2.5 * c, 2.5 * (c + 1)]; });
+        })
+        .concat([[["II", 0, 10]]]),
+    };
+  }
+
+  function gridPath(width, height, step, skip) {
+    var parts = [];
+    var count;
+    for (count = 0; count * step <= width + 1e-9; count++) {
+      if (!skip || Math.abs((count * step) / skip - Math.round((count * step) / skip)) > 1e-9) {
+        parts.push("M" + mm(count * step) + ",0V" + mm(height));
+      }
+    }
+    for (count = 0; count * step <= height + 1e-9; count++) {
+      if (!skip || Math.abs((count * step) / skip - Math.round((count * step) / skip)) > 1e-9) {
+        parts.push("M0," + mm(count * step) + "H" + mm(width));
+      }
+    }
+    return parts.join("");
   }
 
   function parseViewBox(value) {
@@ -226,10 +359,19 @@
     var polylines = []; // parsed lazily: a reader who never changes gain pays nothing
 
     var gain = config.gain;
+    var waveform = decodeWaveform(
+      root.getAttribute("data-waveform"),
+      Number(root.getAttribute("data-waveform-fs"))
+    );
+    // Without a waveform the server's sheet stays, and it is the standard layout.
+    var layout = waveform ? config.layout : "3x4";
     var zoom = 1;
     var view = { x: full.x, y: full.y, w: full.w, h: full.h };
     var markers = []; // {x, y} in sheet millimetres
+    var calipersUsed = false; // for the answer's record of how the sheet was read
+    var voltageUsed = false;
     var drag = null;
+    var markerDrag = null; // {id, index} while a marker is dragged
     var wheelSum = 0;
     var wheelTime = -Infinity;
 
@@ -276,11 +418,36 @@
 
     var readout = element("div", "ecg-readout");
     readout.setAttribute("aria-live", "polite");
-    var hint = element("span", "ecg-hint", "Click two points to measure; Esc clears");
+    var hint = element(
+      "span",
+      "ecg-hint",
+      "Click two points to measure ms and mV; drag a dot to move it; Esc clears"
+    );
+
+    var layoutButtons = [];
+    if (waveform && config.layouts.length > 1) {
+      var layoutGroup = element("div", "ecg-group ecg-layout");
+      layoutGroup.setAttribute("role", "group");
+      layoutGroup.setAttribute("aria-label", "Layout");
+      var layoutBox = element("div", "ecg-segmented");
+      layoutButtons = config.layouts.map(function (name) {
+        var node = button("Layout " + name, "Layout " + name, LAYOUT_NAMES[name] || name);
+        node.setAttribute("data-layout", name);
+        node.addEventListener("click", function () {
+          setLayout(name);
+        });
+        layoutBox.appendChild(node);
+        return node;
+      });
+      layoutGroup.appendChild(layoutBox);
+    }
 
     toolbar.appendChild(zoomGroup);
     toolbar.appendChild(zoomLevel);
     toolbar.appendChild(gainGroup);
+    if (layoutGroup) {
+      toolbar.appendChild(layoutGroup);
+    }
     toolbar.appendChild(readout);
     toolbar.appendChild(hint);
 
@@ -324,6 +491,7 @@
         );
       }
       root.classList.toggle("is-zoomed", zoomed);
+      sizeLabels();
       zoomIn.disabled = zoom >= MAX_ZOOM - EPSILON;
       zoomOut.disabled = !zoomed;
       zoomLevel.textContent = Math.round(zoom * 100) / 100 + "\u00d7";
@@ -438,6 +606,31 @@
       return (Math.abs(markers[1].x - markers[0].x) / config.speed) * 1000;
     }
 
+    // Up is positive: the second marker's level above the first's, at the gain the
+    // sheet is drawn with now.
+    function voltageMv() {
+      if (markers.length < 2) {
+        return null;
+      }
+      return (markers[0].y - markers[1].y) / gain;
+    }
+
+    function pixelsPerMm() {
+      var matrix = svg.getScreenCTM();
+      return matrix && matrix.a > 0 ? matrix.a : 1;
+    }
+
+    // Labels stay legible however small the sheet is drawn.
+    var labelGroup = svg.querySelector(".ecg-labels");
+    var labelMm = labelGroup ? parseFloat(labelGroup.getAttribute("font-size")) || 3.5 : 0;
+    function sizeLabels() {
+      if (!labelGroup) {
+        return;
+      }
+      var size = Math.max(labelMm, MIN_LABEL_PX / pixelsPerMm());
+      labelGroup.style.fontSize = size.toFixed(2) + "px";
+    }
+
     function drawCalipers() {
       while (caliperGroup.firstChild) {
         caliperGroup.removeChild(caliperGroup.firstChild);
@@ -445,13 +638,34 @@
       if (svg.lastElementChild !== caliperGroup) {
         svg.appendChild(caliperGroup);
       }
-      markers.forEach(function (marker) {
+      var scale = pixelsPerMm();
+      markers.forEach(function (marker, index) {
         var line = svgLine("ecg-caliper-marker", 1.5);
         line.setAttribute("x1", mm(marker.x));
         line.setAttribute("x2", mm(marker.x));
         line.setAttribute("y1", mm(full.y));
         line.setAttribute("y2", mm(full.y + full.h));
         caliperGroup.appendChild(line);
+        // The voltage level of the marker, across the sheet's width.
+        var level = svgLine("ecg-caliper-hline", 1);
+        level.setAttribute("x1", mm(full.x));
+        level.setAttribute("x2", mm(full.x + full.w));
+        level.setAttribute("y1", mm(marker.y));
+        level.setAttribute("y2", mm(marker.y));
+        caliperGroup.appendChild(level);
+        var handle = document.createElementNS(SVG_NS, "circle");
+        handle.setAttribute("class", "ecg-caliper-handle");
+        handle.setAttribute("data-marker", String(index));
+        handle.setAttribute("cx", mm(marker.x));
+        handle.setAttribute("cy", mm(marker.y));
+        handle.setAttribute("r", mm(HANDLE_PX / scale));
+        handle.setAttribute("fill", CALIPER_COLOUR);
+        handle.setAttribute("fill-opacity", "0.35");
+        handle.setAttribute("stroke", CALIPER_COLOUR);
+        handle.setAttribute("stroke-width", "1");
+        handle.setAttribute("vector-effect", "non-scaling-stroke");
+        handle.setAttribute("pointer-events", "all");
+        caliperGroup.appendChild(handle);
       });
       if (markers.length === 2) {
         var connector = svgLine("ecg-caliper-connector", 1);
@@ -474,6 +688,8 @@
         if (Math.round(ms) > 0) {
           text += " \u00b7 " + Math.round(60000 / ms) + " bpm";
         }
+        var mv = voltageMv();
+        text += " \u00b7 " + (mv < 0 ? "\u2212" : "") + Math.abs(mv).toFixed(2) + " mV";
         readout.textContent = text;
       }
       root.classList.toggle("has-calipers", markers.length > 0);
@@ -490,6 +706,22 @@
         x: clamp(point.x, full.x, full.x + full.w),
         y: clamp(point.y, full.y, full.y + full.h),
       });
+      calipersUsed = true;
+      if (markers.length === 2) {
+        voltageUsed = true;
+      }
+      drawCalipers();
+      updateReadout();
+    }
+
+    function moveMarker(index, point) {
+      if (!point || !markers[index]) {
+        return;
+      }
+      markers[index] = {
+        x: clamp(point.x, full.x, full.x + full.w),
+        y: clamp(point.y, full.y, full.y + full.h),
+      };
       drawCalipers();
       updateReadout();
     }
@@ -520,7 +752,20 @@
     }
 
     svg.addEventListener("pointerdown", function (event) {
-      if (drag || !event.isPrimary || event.button !== 0) {
+      if (drag || markerDrag || !event.isPrimary || event.button !== 0) {
+        return;
+      }
+      var target = event.target;
+      if (target && target.getAttribute && target.getAttribute("data-marker") !== null) {
+        // A marker's handle: move that marker, neither pan nor place.
+        event.preventDefault();
+        markerDrag = { id: event.pointerId, index: Number(target.getAttribute("data-marker")) };
+        root.classList.add("is-measuring");
+        try {
+          svg.setPointerCapture(event.pointerId);
+        } catch (ignored) {
+          // Without capture the drag still follows the pointer over the sheet.
+        }
         return;
       }
       var matrix = svg.getScreenCTM();
@@ -544,6 +789,10 @@
     });
 
     svg.addEventListener("pointermove", function (event) {
+      if (markerDrag && event.pointerId === markerDrag.id) {
+        moveMarker(markerDrag.index, toSheet(event.clientX, event.clientY));
+        return;
+      }
       if (!drag || event.pointerId !== drag.id) {
         return;
       }
@@ -566,7 +815,19 @@
       }
     });
 
+    function endMarkerDrag(event) {
+      if (markerDrag && event.pointerId === markerDrag.id) {
+        markerDrag = null;
+        root.classList.remove("is-measuring");
+        return true;
+      }
+      return false;
+    }
+
     svg.addEventListener("pointerup", function (event) {
+      if (endMarkerDrag(event)) {
+        return;
+      }
       if (!drag || event.pointerId !== drag.id) {
         return;
       }
@@ -578,12 +839,14 @@
     });
 
     svg.addEventListener("pointercancel", function (event) {
+      endMarkerDrag(event);
       if (drag && event.pointerId === drag.id) {
         endDrag();
       }
     });
 
     svg.addEventListener("lostpointercapture", function (event) {
+      endMarkerDrag(event);
       if (drag && event.pointerId === drag.id) {
         endDrag();
       }
@@ -656,26 +919,146 @@
       event.preventDefault();
     });
 
+    // Redraw the whole sheet in a layout from the waveform; the paper, grid,
+    // calibration, labels and traces follow the number of rows.
+    function drawLayout(name) {
+      var spec = layoutSpec(name);
+      var top = config.baselines[0] - (config.baselines[1] - config.baselines[0]) / 2;
+      var width = full.w;
+      var height = 2 * top + spec.rows.length * spec.pitch;
+      var baselines = spec.rows.map(function (row, r) {
+        return top + (r + 0.5) * spec.pitch;
+      });
+      var x0 = config.calibration.end_mm;
+      var fs = waveform.fs;
+      var paper = svg.querySelector("rect");
+      if (paper) {
+        paper.setAttribute("height", mm(height));
+      }
+      var grid = svg.querySelectorAll(".ecg-grid path");
+      if (grid.length === 2) {
+        grid[0].setAttribute("d", gridPath(width, height, 1, 5));
+        grid[1].setAttribute("d", gridPath(width, height, 5, 0));
+      }
+      var traceGroup = svg.querySelector(".ecg-traces");
+      while (traceGroup.firstChild) {
+        traceGroup.removeChild(traceGroup.firstChild);
+      }
+      while (labelGroup && labelGroup.firstChild) {
+        labelGroup.removeChild(labelGroup.firstChild);
+      }
+      var rowsOfTraces = [];
+      var ticks = [];
+      var newTraces = [];
+      spec.rows.forEach(function (row, r) {
+        var baseline = baselines[r];
+        row.forEach(function (segment, c) {
+          var values = waveform.leads[LEAD_NAMES.indexOf(segment[0])];
+          var first = Math.ceil(segment[1] * fs - 1e-9);
+          var stop = Math.min(Math.ceil(segment[2] * fs - 1e-9), waveform.n);
+          var points = [];
+          for (var i = first; i < stop; i++) {
+            for (var k = 0; k < UPSAMPLE && (k === 0 || i + 1 < stop); k++) {
+              var t = (i + k / UPSAMPLE) / fs;
+              var y = baseline - (interpolated(values, i, k) / 1000) * config.gain;
+              points.push(mm(x0 + t * config.speed) + "," + mm(y));
+            }
+          }
+          var path = document.createElementNS(SVG_NS, "path");
+          path.setAttribute("d", "M" + points[0] + "L" + points.slice(1).join(" "));
+          traceGroup.appendChild(path);
+          newTraces.push(path);
+          rowsOfTraces.push(r);
+          var xStart = x0 + segment[1] * config.speed;
+          if (c > 0) {
+            ticks.push("M" + mm(xStart) + "," + mm(baseline - 2) + "V" + mm(baseline + 2));
+          }
+          if (labelGroup) {
+            var label = document.createElementNS(SVG_NS, "text");
+            label.setAttribute("x", mm(xStart + 1));
+            label.setAttribute("y", mm(baseline - Math.min(12, spec.pitch * 0.3)));
+            label.textContent = segment[0];
+            labelGroup.appendChild(label);
+          }
+        });
+      });
+      var separators = svg.querySelector("path.ecg-separators");
+      if (separators) {
+        separators.setAttribute("d", ticks.join(""));
+      }
+      config.baselines = baselines;
+      config.traceRows = rowsOfTraces;
+      traces = newTraces;
+      originalTraces = traces.map(function (path) {
+        return { d: path.getAttribute("d"), transform: null };
+      });
+      polylines = [];
+      if (calibration) {
+        originalCalibration = calibrationPath(
+          config.calibration, baselines, config.gain * config.calibration.mv
+        );
+        calibration.setAttribute("d", originalCalibration);
+      }
+      full = { x: 0, y: 0, w: width, h: height };
+      originalViewBox = "0 0 " + mm(width) + " " + mm(height);
+      root.style.setProperty("--ecg-aspect", String(width / height));
+      layout = name;
+      markers = [];
+      zoom = 1;
+      applyView();
+      setGain(gain);
+      drawCalipers();
+      updateReadout();
+      layoutButtons.forEach(function (node) {
+        node.setAttribute("aria-pressed", node.getAttribute("data-layout") === name ? "true" : "false");
+      });
+    }
+
+    function setLayout(name) {
+      if (waveform && config.layouts.indexOf(name) >= 0) {
+        drawLayout(name);
+      }
+      return state();
+    }
+
     function state() {
       var ms = intervalMs();
       return {
+        layout: layout,
         gain: gain,
         zoom: zoom,
         viewBox: [view.x, view.y, view.w, view.h],
         calipers: markers.map(function (marker) {
           return marker.x;
         }),
+        levels: markers.map(function (marker) {
+          return marker.y;
+        }),
         intervalMs: ms,
+        voltageMv: voltageMv(),
+        calipersUsed: calipersUsed,
+        voltageUsed: voltageUsed,
       };
     }
 
     updateGainButtons();
+    if (waveform) {
+      drawLayout(layout);
+    }
     applyView();
     updateReadout();
+    sizeLabels();
+    if (typeof ResizeObserver === "function") {
+      new ResizeObserver(function () {
+        sizeLabels();
+        drawCalipers();
+      }).observe(svg);
+    }
     root.classList.add("is-ready");
 
     root.ecgViewer = {
       setGain: setGain,
+      setLayout: setLayout,
       zoomBy: zoomBy,
       reset: reset,
       clearCalipers: function () {

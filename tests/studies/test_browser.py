@@ -71,6 +71,8 @@ def test_a_researcher_launches_and_a_reader_answers_every_case_by_keyboard(
             # A break: nothing is saved, and the reader continues where they were.
             before = Judgment.objects.count()
             page.keyboard.press("s")
+            # Something is picked, so the break asks first.
+            page.once("dialog", lambda dialog: dialog.accept())
             page.click("text=Take a break")
             page.wait_for_selector(".study-list")
             assert Judgment.objects.count() == before

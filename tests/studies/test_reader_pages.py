@@ -20,6 +20,7 @@ ANSWER = {
 SVG = re.compile(rb"<svg\b.*?</svg>", re.S)
 COUNTER = re.compile(rb'<div class="case-progress">.*?</div>', re.S)
 CSRF = re.compile(rb'name="csrfmiddlewaretoken" value="[^"]+"')
+WAVEFORM = re.compile(rb' data-waveform="([A-Za-z0-9_-]*)"')
 
 
 def case_url(assignment: Assignment) -> str:
@@ -65,6 +66,7 @@ def test_every_case_page_is_the_same_bytes_but_sheet_token_and_counter(reading):
     client, participation = reading
     stripped = set()
     origins = set()
+    waveform_lengths = set()
     for assignment in ordered(participation):
         url = case_url(assignment)
         response = client.get(url)
@@ -81,6 +83,13 @@ def test_every_case_page_is_the_same_bytes_but_sheet_token_and_counter(reading):
             assert text not in headers
         for word in (b"real", b"synthetic", b"Real", b"Synthetic", b"id="):
             assert word not in svg
+        # The waveform is the one other part that differs: fixed-width text of the
+        # ECG's samples, of the same length for every case.
+        waveform = WAVEFORM.search(page).group(1)
+        waveform_lengths.add(len(waveform))
+        for word in (b"real", b"synthetic", b"Real", b"Synthetic"):
+            assert word not in waveform
+        page = WAVEFORM.sub(b"", page)
         page = SVG.sub(b"<svg/>", page)
         page = COUNTER.sub(b"", page)
         page = CSRF.sub(b"", page)
@@ -88,6 +97,7 @@ def test_every_case_page_is_the_same_bytes_but_sheet_token_and_counter(reading):
         assert client.post(url, ANSWER).status_code == 302
     assert origins == {"real", "synthetic"}
     assert len(stripped) == 1
+    assert waveform_lengths == {12 * 1000 * 3}
 
 
 def test_a_reader_cannot_open_another_readers_case(reading, launched_study):
@@ -166,11 +176,7 @@ def test_an_answered_case_is_not_shown_again(reading):
     ("change", "message"),
     [
         ({"origin": None}, "Please answer this question."),
-        ({"confidence": "7"}, "Select a valid choice"),
-        ({"diagnosis": "MI"}, "Select a valid choice"),
-        ({"quality": "superb"}, "Select a valid choice"),
         ({"comment": "x" * 2001}, "at most 2000 characters"),
-        ({"peek": "1"}, "This study does not ask: peek"),
     ],
 )
 def test_a_bad_answer_is_refused_with_the_reason_and_nothing_stored(
@@ -180,6 +186,30 @@ def test_a_bad_answer_is_refused_with_the_reason_and_nothing_stored(
     first = ordered(participation)[0]
     data = {k: v for k, v in (ANSWER | change).items() if v is not None}
     response = client.post(case_url(first), data)
+    # Post/Redirect/Get: the reasons are shown by the GET the browser is sent to.
+    assert response.status_code == 302 and response.url == case_url(first)
+    page = client.get(response.url).content.decode()
+    assert message in page
+    assert not Judgment.objects.exists()
+    # Shown once: a reload is a fresh page.
+    assert message not in client.get(case_url(first)).content.decode()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"confidence": "7"}, "Select a valid choice"),
+        ({"diagnosis": "MI"}, "Select a valid choice"),
+        ({"quality": "superb"}, "Select a valid choice"),
+        ({"peek": "1"}, "This study does not ask: peek"),
+    ],
+)
+def test_an_answer_no_case_page_can_send_is_a_400_that_stores_nothing(
+    reading, change, message
+):
+    client, participation = reading
+    first = ordered(participation)[0]
+    response = client.post(case_url(first), ANSWER | change)
     assert response.status_code == 400
     assert message in response.content.decode()
     assert not Judgment.objects.exists()
@@ -215,10 +245,8 @@ def test_taking_a_break_saves_nothing_and_resumes_on_the_same_case(reading):
     client, participation = reading
     first = ordered(participation)[0]
     page = client.get(case_url(first)).content.decode()
-    assert 'href="/studies/">Take a break' in page.replace(
-        ' title="Nothing on this page is saved; you continue with this case later."',
-        "",
-    )
+    link = re.search(r'<a class="break"[^>]*>Take a break</a>', page).group(0)
+    assert 'href="/studies/"' in link and "data-confirm=" in link
     assert client.get(reverse("studies:list")).status_code == 200
     assert not Judgment.objects.exists()
     resume = client.get(reverse("studies:continue", args=[participation.study_id]))
