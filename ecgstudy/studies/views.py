@@ -11,6 +11,7 @@ from django.http import Http404, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.decorators import method_decorator
+from django.utils.safestring import mark_safe
 from django.views.decorators.cache import never_cache
 from django.views.generic import FormView, TemplateView, View
 
@@ -221,9 +222,12 @@ class PracticeRevealView(LoginRequiredMixin, TemplateView):
         return super().dispatch(request, *args, **kwargs)
 
     def get_context_data(self, **kwargs):
+        sheet = record_sheet_ensure(record=self.assignment.case.record)
         return super().get_context_data(
             study=self.assignment.participation.study,
             reveal=self.reveal,
+            # The sheet again, beside its truth: our own renderer's output.
+            sheet=mark_safe(sheet.decode()) if sheet else "",
             **kwargs,
         )
 

@@ -168,6 +168,8 @@ def test_a_practice_case_reveals_its_truth_after_the_answer(client, pool):
     record = practice.case.record
     assert f'This ECG was <strong class="reveal-origin">{record.origin}' in text
     assert record.get_rhythm_display() in text
+    # The sheet is shown again beside its truth.
+    assert '<div class="practice-sheet"' in text and "<svg" in text
 
     # A counted case goes straight on and never reveals anything.
     after = client.post(case_url(counted), ANSWER)
