@@ -433,7 +433,7 @@ def _labels_row_problem(row: dict[str, str]) -> str:
     return ""
 
 
-def _apply_labels(record: SourceRecord, row: dict[str, str]) -> SourceRecord:
+def apply_labels(record: SourceRecord, row: dict[str, str]) -> SourceRecord:
     """A record with the labels CSV's non-empty values (checked by read_labels_csv)."""
     changes: dict[str, object] = {}
     if row.get("labels", "").strip():
@@ -481,7 +481,7 @@ def iter_records(
     overrides = read_labels_csv(Path(labels_csv)) if labels_csv else {}
     for record in readers[fmt](root):
         if record.record_id in overrides:
-            record = _apply_labels(record, overrides[record.record_id])
+            record = apply_labels(record, overrides[record.record_id])
         if dataset:
             record = replace(record, dataset=dataset)
         yield record

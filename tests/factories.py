@@ -7,9 +7,15 @@ import factory
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 
-from ecgstudy.pool.models import EcgRecord, GenerationJob, Origin, Rhythm
+from ecgstudy.pool.models import (
+    EcgRecord,
+    GenerationJob,
+    Origin,
+    Rhythm,
+    SyntheticSource,
+)
 from ecgstudy.pool.render import render_sheet
-from ecgstudy.pool.services import signal_to_bytes
+from ecgstudy.pool.services import signal_to_bytes, synthetic_source_for_job
 from ecgstudy.studies.models import Reader
 from tests.signals import synthetic_ecg
 
@@ -78,6 +84,33 @@ class SyntheticRecordFactory(EcgRecordFactory):
         lambda o: f"job{o.generation_job.pk}-{o.generation_index}"
     )
     generation_seed = 12345
+    synthetic_source = factory.LazyAttribute(
+        lambda o: synthetic_source_for_job(job=o.generation_job)
+    )
+    labels = factory.LazyAttribute(lambda o: [o.rhythm])
+    normal = None
+
+
+class SyntheticSourceFactory(factory.django.DjangoModelFactory):
+    """Another group's published set, as import_synthetic records it."""
+
+    class Meta:
+        model = SyntheticSource
+        django_get_or_create = ("name", "version")
+
+    name = "SSSD-ECG"
+    version = "2023"
+    citation = "Alcaraz & Strodthoff, Comput Biol Med 163:107115 (2023)"
+    kind = SyntheticSource.Kind.IMPORTED
+
+
+class ImportedRecordFactory(EcgRecordFactory):
+    """A synthetic ECG filed by import_synthetic: a source, no job."""
+
+    origin = Origin.SYNTHETIC
+    dataset = "synthetic"
+    synthetic_source = factory.SubFactory(SyntheticSourceFactory)
+    source_id = factory.Sequence(lambda n: f"src-imported-{n}")
     labels = factory.LazyAttribute(lambda o: [o.rhythm])
     normal = None
 

@@ -3,7 +3,7 @@
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import CharField, Value
+from django.db.models import CharField, Count, Value
 from django.db.models.functions import Cast, Concat, Length, LPad
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -12,11 +12,12 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from ecgstudy.pool.background import fail_stale_jobs
-from ecgstudy.pool.forms import GenerationJobForm
+from ecgstudy.pool.forms import GenerationJobForm, SyntheticImportForm
 from ecgstudy.pool.models import (
     EcgRecord,
     GenerationJob,
     GeneratorEvaluation,
+    SyntheticSource,
 )
 from ecgstudy.pool.selectors import (
     origin_rhythm_counts,
@@ -24,9 +25,11 @@ from ecgstudy.pool.selectors import (
     record_signal_bytes,
 )
 from ecgstudy.pool.services import (
+    SyntheticImportError,
     generation_job_cancel,
     generation_job_create,
     generation_job_start,
+    synthetic_import_upload,
 )
 
 LIST_CSS = {"all": ("ecgstudy/admin-lists.css",)}
@@ -66,6 +69,7 @@ class EcgRecordAdmin(admin.ModelAdmin):
         "normal",
         "sex",
         "generation_job",
+        "synthetic_source",
         ("files_missing_since", admin.EmptyFieldListFilter),
     )
     search_fields = ("source_id", "dataset")
@@ -103,6 +107,7 @@ class EcgRecordAdmin(admin.ModelAdmin):
             "Provenance (synthetic ECGs)",
             {
                 "fields": (
+                    "synthetic_source",
                     "generation_job",
                     "generation_index",
                     "generation_seed",
@@ -384,6 +389,77 @@ class GenerationJobAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(
             request, "admin/pool/generationjob/generate_form.html", context
+        )
+
+
+@admin.register(SyntheticSource)
+class SyntheticSourceAdmin(admin.ModelAdmin):
+    """Generators whose ECGs are in the pool; "add" imports a published set."""
+
+    list_display = ("label", "kind", "citation", "checkpoint_short", "records_link")
+    list_filter = ("kind",)
+    search_fields = ("name", "version", "citation")
+    fields = ("name", "version", "kind", "citation", "checkpoint_sha256", "created_at")
+    readonly_fields = ("name", "version", "kind", "checkpoint_sha256", "created_at")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(n_records=Count("records"))
+
+    @admin.display(description="source", ordering="name")
+    def label(self, obj: SyntheticSource) -> str:
+        return obj.label
+
+    @admin.display(description="checkpoint")
+    def checkpoint_short(self, obj: SyntheticSource) -> str:
+        return obj.checkpoint_sha256[:12] or "-"
+
+    @admin.display(description="ECGs", ordering="n_records")
+    def records_link(self, obj: SyntheticSource) -> str:
+        url = reverse("admin:pool_ecgrecord_changelist")
+        return format_html(
+            '<a href="{}?synthetic_source__id__exact={}">{}</a>',
+            url,
+            obj.pk,
+            obj.n_records,
+        )
+
+    def add_view(self, request, form_url="", extra_context=None):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = SyntheticImportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                source, summary = synthetic_import_upload(
+                    signals=form.cleaned_data["signals"],
+                    labels=form.cleaned_data["labels"],
+                    **form.import_arguments(),
+                )
+            except SyntheticImportError as exc:
+                form.add_error(None, str(exc))
+            else:
+                failed = "; ".join(f"{r}: {why}" for r, why in summary.failed[:5])
+                self.message_user(
+                    request,
+                    f"{summary.imported} synthetic ECGs imported as "
+                    f"{source.label if source else '-'}, {len(summary.skipped)} "
+                    f"already in the pool, {len(summary.failed)} failed"
+                    + (f" ({failed})" if failed else "")
+                    + ".",
+                    messages.SUCCESS if source else messages.WARNING,
+                )
+                return HttpResponseRedirect(
+                    reverse("admin:pool_syntheticsource_changelist")
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Import a synthetic set",
+            "form": form,
+            "opts": self.model._meta,
+            "has_view_permission": self.has_view_permission(request),
+            **(extra_context or {}),
+        }
+        return TemplateResponse(
+            request, "admin/pool/syntheticsource/import_form.html", context
         )
 
 

@@ -7,7 +7,12 @@ from django.conf import settings
 
 from ecgstudy.pool.models import GenerationJob
 from ecgstudy.pool.selectors import available_checkpoints
-from ecgstudy.pool.services import generation_request_check, parse_label_counts
+from ecgstudy.pool.services import (
+    ARRAY_SUFFIXES,
+    generation_request_check,
+    parse_label_counts,
+)
+from generator.ecg import LEADS
 
 
 class GenerationJobForm(forms.Form):
@@ -86,4 +91,53 @@ class GenerationJobForm(forms.Form):
             "guidance": data["guidance"],
             "seed": data["seed"],
             "chunk_size": data["chunk_size"],
+        }
+
+
+class SyntheticImportForm(forms.Form):
+    """Another group's synthetic set, uploaded as an array file with its labels."""
+
+    signals = forms.FileField(
+        label="ECG array",
+        help_text=".npy (n, 12, samples) or .npz with a 'signals' array, millivolts.",
+    )
+    labels = forms.FileField(
+        label="labels CSV",
+        help_text="Column 'record' (the 0-based index in the array) and 'labels' "
+        "(separated by ;) and/or 'rhythm' (AF, AFL, SR, SB, STach, SA, PACED, other).",
+    )
+    fs = forms.FloatField(label="sampling rate (Hz)", initial=100)
+    lead_order = forms.CharField(
+        max_length=200,
+        initial=",".join(LEADS),
+        widget=forms.TextInput(attrs={"size": 60}),
+        help_text="The leads in the order the array stores them.",
+    )
+    name = forms.CharField(max_length=100, help_text="The generator, e.g. SSSD-ECG.")
+    version = forms.CharField(max_length=64, required=False, help_text="e.g. 2023.")
+    citation = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    checkpoint_sha256 = forms.CharField(
+        label="checkpoint SHA-256",
+        max_length=64,
+        required=False,
+        help_text="Of the checkpoint that made the ECGs, where known.",
+    )
+
+    def clean_signals(self):
+        upload = self.cleaned_data["signals"]
+        if Path(upload.name).suffix not in ARRAY_SUFFIXES:
+            raise forms.ValidationError(
+                f"{upload.name}: an array file is {' or '.join(ARRAY_SUFFIXES)}"
+            )
+        return upload
+
+    def import_arguments(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "name": data["name"],
+            "version": data["version"],
+            "citation": data["citation"],
+            "checkpoint_sha256": data["checkpoint_sha256"],
+            "fs": data["fs"],
+            "lead_order": [x.strip() for x in data["lead_order"].split(",") if x],
         }

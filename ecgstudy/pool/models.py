@@ -26,6 +26,56 @@ class Sex(models.TextChoices):
     FEMALE = "F", "Female"
 
 
+class SyntheticSource(models.Model):
+    """A generator whose ECGs are in the pool: one of this product's checkpoints
+    or another group's published set, imported with ``manage.py import_synthetic``.
+
+    Known to researchers only: nothing of a source ever reaches a reader.
+    """
+
+    class Kind(models.TextChoices):
+        CHECKPOINT = "checkpoint", "Our generator checkpoint"
+        IMPORTED = "imported", "Imported set"
+
+    name = models.CharField(max_length=100, help_text="e.g. SSSD-ECG, demo-checkpoint.")
+    version = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="The set's version or year; for a checkpoint, the start of its hash.",
+    )
+    citation = models.TextField(
+        blank=True, help_text="Where the set is published, for the methods section."
+    )
+    checkpoint_sha256 = models.CharField(
+        "checkpoint SHA-256",
+        max_length=64,
+        blank=True,
+        help_text="SHA-256 of the checkpoint that made the ECGs; empty if unknown.",
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "synthetic source"
+        ordering = ["name", "version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["name", "version"], name="pool_source_unique_name_version"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+    @property
+    def label(self) -> str:
+        """How a researcher names the source: "SSSD-ECG 2023", "demo-checkpoint
+        @ab12cd34"."""
+        if self.kind == self.Kind.CHECKPOINT and self.checkpoint_sha256:
+            return f"{self.name} @{self.checkpoint_sha256[:8]}"
+        return f"{self.name} {self.version}".strip()
+
+
 class GenerationJob(models.Model):
     """A request for synthetic ECGs from one checkpoint, run in chunks by Celery.
 
@@ -145,6 +195,15 @@ class EcgRecord(models.Model):
     generation_index = models.PositiveIntegerField(
         null=True, blank=True, help_text="Position of the ECG within its job."
     )
+    synthetic_source = models.ForeignKey(
+        SyntheticSource,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="records",
+        help_text="The generator that made a synthetic ECG; empty for real ones, "
+        "whose dataset is their source.",
+    )
     generation_seed = models.BigIntegerField(
         null=True, blank=True, help_text="Seed of the chunk that drew this ECG."
     )
@@ -184,7 +243,8 @@ class EcgRecord(models.Model):
                 fields=["generation_job", "generation_index"],
                 name="pool_record_unique_job_index",
             ),
-            # Synthetic ECGs always carry their job and index; real ones never do.
+            # A synthetic ECG carries its job and index (generated here) or its
+            # source (imported); a real one carries none of them.
             models.CheckConstraint(
                 condition=(
                     models.Q(
@@ -193,9 +253,16 @@ class EcgRecord(models.Model):
                         generation_index__isnull=False,
                     )
                     | models.Q(
+                        origin="synthetic",
+                        generation_job__isnull=True,
+                        generation_index__isnull=True,
+                        synthetic_source__isnull=False,
+                    )
+                    | models.Q(
                         origin="real",
                         generation_job__isnull=True,
                         generation_index__isnull=True,
+                        synthetic_source__isnull=True,
                     )
                 ),
                 name="pool_record_provenance_matches_origin",

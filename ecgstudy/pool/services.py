@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import math
+import re
 import secrets
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -25,11 +27,25 @@ from ecgstudy.pool.models import (
     GeneratorEvaluation,
     Origin,
     Rhythm,
+    SyntheticSource,
 )
 from ecgstudy.pool.render import render_sheet
 from ecgstudy.pool.selectors import record_sheet_svg, record_signal
-from generator.datasets import SourceRecord, iter_records
-from generator.ecg import LEADS, EcgError, load_canonical
+from generator.datasets import (
+    DatasetError,
+    SourceRecord,
+    apply_labels,
+    iter_records,
+    read_labels_csv,
+)
+from generator.ecg import (
+    CANONICAL_FS,
+    DURATION_S,
+    LEADS,
+    EcgError,
+    canonical_lead_name,
+    load_canonical,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -87,27 +103,41 @@ def _save_file(folder: str, suffix: str, content: bytes, saved: list[str]) -> st
 
 
 def _write_chunk(chunk: list[_Prepared], *, fs: int) -> None:
-    """Store one chunk of records: all of them with their files, or none."""
+    """Store one chunk of real records: all of them with their files, or none."""
     with _files_removed_on_error() as saved, transaction.atomic():
-        for item in chunk:
-            payload = signal_to_bytes(item.signal, fs)
-            source = item.source
-            EcgRecord.objects.create(
-                origin=Origin.REAL,
-                dataset=source.dataset,
-                source_id=source.record_id,
-                source_path=str(source.path),
-                fs=fs,
-                n_samples=item.signal.shape[1],
-                signal=_save_file("signals", ".npz", payload, saved),
-                signal_sha256=hashlib.sha256(payload).hexdigest(),
-                sheet=_save_file("sheets", ".svg", item.sheet.encode(), saved),
-                labels=list(source.labels),
-                rhythm=source.rhythm,
-                normal=source.normal,
-                age=source.age,
-                sex=source.sex or "",
-            )
+        _store_records(chunk, fs=fs, saved=saved)
+
+
+def _store_records(
+    items: Iterable[_Prepared],
+    *,
+    fs: int,
+    saved: list[str],
+    synthetic_source: SyntheticSource | None = None,
+) -> None:
+    """Create the records of prepared ECGs with their files, inside the caller's
+    transaction; synthetic ones (with ``synthetic_source``) or real ones."""
+    origin = Origin.REAL if synthetic_source is None else Origin.SYNTHETIC
+    for item in items:
+        payload = signal_to_bytes(item.signal, fs)
+        source = item.source
+        EcgRecord.objects.create(
+            origin=origin,
+            synthetic_source=synthetic_source,
+            dataset=source.dataset,
+            source_id=source.record_id,
+            source_path=str(source.path),
+            fs=fs,
+            n_samples=item.signal.shape[1],
+            signal=_save_file("signals", ".npz", payload, saved),
+            signal_sha256=hashlib.sha256(payload).hexdigest(),
+            sheet=_save_file("sheets", ".svg", item.sheet.encode(), saved),
+            labels=list(source.labels),
+            rhythm=source.rhythm,
+            normal=source.normal,
+            age=source.age,
+            sex=source.sex or "",
+        )
 
 
 def ecg_import(
@@ -163,6 +193,359 @@ def _flush(chunk: list[_Prepared], *, fs: int, dry_run: bool) -> int:
     if chunk and not dry_run:
         _write_chunk(chunk, fs=fs)
     return len(chunk)
+
+
+# Synthetic sets from elsewhere ------------------------------------------------------
+
+ARRAY_SUFFIXES = (".npy", ".npz")
+SYNTHETIC_DATASET = "synthetic"  # every synthetic record's dataset: says no source
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+class SyntheticImportError(ValueError):
+    """A synthetic set that cannot be imported as given; says what and what is
+    allowed. Raised before anything is written."""
+
+
+def synthetic_source_get_or_create(
+    *, name: str, version: str = "", citation: str = "", checkpoint_sha256: str = ""
+) -> tuple[SyntheticSource, bool]:
+    """The imported source of that name and version, created if new.
+
+    An existing source is taken as it is when the citation and hash given agree
+    with it (or are empty); a different one is an error, as two sets must not
+    share a name and version.
+    """
+    name, version = name.strip(), version.strip()
+    sha = checkpoint_sha256.strip().lower()
+    if not name:
+        raise SyntheticImportError("a source needs a name (e.g. --name SSSD-ECG)")
+    if len(name) > 100 or len(version) > 64:
+        raise SyntheticImportError(
+            "a source's name is at most 100 characters and its version at most 64"
+        )
+    if sha and not _SHA256.fullmatch(sha):
+        raise SyntheticImportError(
+            f"checkpoint SHA-256 {checkpoint_sha256!r} is not 64 hexadecimal digits"
+        )
+    source, created = SyntheticSource.objects.get_or_create(
+        name=name,
+        version=version,
+        defaults={
+            "citation": citation.strip(),
+            "checkpoint_sha256": sha,
+            "kind": SyntheticSource.Kind.IMPORTED,
+        },
+    )
+    if not created:
+        for what, given, stored in (
+            ("citation", citation.strip(), source.citation),
+            ("checkpoint SHA-256", sha, source.checkpoint_sha256),
+        ):
+            if given and given != stored:
+                raise SyntheticImportError(
+                    f"source {source.label!r} exists with another {what} "
+                    f"({stored or 'none'}); give another --version"
+                )
+    return source, created
+
+
+def _lead_order(leads: Sequence[str]) -> list[str]:
+    """The canonical spelling of a lead order that names the 12 leads once each."""
+    names = [canonical_lead_name(lead) for lead in leads]
+    unknown = [lead for lead, name in zip(leads, names, strict=True) if name is None]
+    if unknown or len(names) != len(LEADS) or set(names) != set(LEADS):
+        problem = f"unknown lead(s) {', '.join(unknown)}; " if unknown else ""
+        raise SyntheticImportError(
+            f"lead order {','.join(leads)}: {problem}it must name the 12 standard "
+            f"leads once each, e.g. {','.join(LEADS)}"
+        )
+    return names
+
+
+def _array_shape(path: Path) -> tuple[int, ...]:
+    """The shape of an array file's ECGs, read without loading a ``.npy``."""
+    try:
+        if path.suffix == ".npy":
+            return np.load(path, mmap_mode="r").shape
+        with np.load(path) as archive:
+            found = archive.files
+            shape = archive["signals"].shape if "signals" in found else None
+    except (OSError, ValueError, EOFError) as exc:
+        raise SyntheticImportError(f"{path}: not a readable array file: {exc}") from exc
+    if shape is None:
+        raise SyntheticImportError(
+            f"{path}: an .npz needs a 'signals' array (n, 12, samples); found "
+            f"{', '.join(found) or 'none'}"
+        )
+    return shape
+
+
+def _check_array(path: Path, *, fs: float | None, pool_fs: int) -> int:
+    """Check an array file's shape, rate and length; return its number of ECGs."""
+    if fs is None:
+        raise SyntheticImportError(
+            f"{path}: an array file needs its sampling rate (--fs, in Hz)"
+        )
+    if not (math.isfinite(fs) and fs > 0):
+        raise SyntheticImportError(f"sampling rate must be positive Hz, got {fs:g}")
+    if fs < pool_fs:
+        raise SyntheticImportError(
+            f"sampling rate {fs:g} Hz is below the pool's rate of {pool_fs} Hz: "
+            "upsampling would invent the missing band, and the smoothness would "
+            "tell readers the origin"
+        )
+    shape = _array_shape(path)
+    if len(shape) != 3:
+        raise SyntheticImportError(
+            f"{path}: expected an array (n, 12, samples), got shape {shape}"
+        )
+    if shape[1] != len(LEADS):
+        raise SyntheticImportError(
+            f"{path}: ECGs have {shape[1]} leads (shape {shape}); need 12, in the "
+            "order --lead-order gives"
+        )
+    needed = math.ceil(DURATION_S * fs)
+    if shape[2] < needed:
+        raise SyntheticImportError(
+            f"{path}: ECGs are {shape[2] / fs:.2f} s long ({shape[2]} samples at "
+            f"{fs:g} Hz); need at least {DURATION_S:g} s ({needed} samples)"
+        )
+    if shape[0] == 0:
+        raise SyntheticImportError(f"{path}: holds no ECG")
+    return shape[0]
+
+
+def _labels_check(
+    path: Path, labels_csv: str | Path | None, names: Iterable[str], *, has_labels
+) -> None:
+    """Raise unless the labels CSV rows match the ECGs ``names`` one to one (rows
+    for an ECG without its own labels) and every ECG ends up with a label."""
+    names = list(names)
+    rows = read_labels_csv(Path(labels_csv)) if labels_csv else {}
+    unknown = sorted(set(rows) - set(names))
+    if unknown:
+        raise SyntheticImportError(
+            f"labels CSV {labels_csv}: rows name ECGs that {path} does not hold: "
+            f"{_some(unknown)} (the 'record' column holds "
+            + (
+                "0-based indices of the array)"
+                if path.is_file()
+                else "record names of the folder)"
+            )
+        )
+    missing = [name for name in names if not has_labels(name, rows.get(name))]
+    if missing:
+        where = f"labels CSV {labels_csv}" if labels_csv else "no labels CSV (--labels)"
+        raise SyntheticImportError(
+            f"{path}: missing labels for {len(missing)} of {len(names)} ECGs "
+            f"({_some(missing)}); {where}: give each ECG a row with its labels "
+            "or rhythm"
+        )
+
+
+def _some(names: list[str], limit: int = 5) -> str:
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
+def _row_has_labels(row: dict[str, str] | None) -> bool:
+    return bool(row) and any(row.get(key, "").strip() for key in ("labels", "rhythm"))
+
+
+def _with_rhythm_label(record: SourceRecord) -> SourceRecord:
+    """A record labelled only by its rhythm stores that rhythm as its label."""
+    return record if record.labels else replace(record, labels=(record.rhythm,))
+
+
+def _array_records(
+    path: Path, labels_csv: str | Path | None, n: int
+) -> list[SourceRecord]:
+    names = [str(i) for i in range(n)]
+    _labels_check(
+        path, labels_csv, names, has_labels=lambda _, row: _row_has_labels(row)
+    )
+    rows = read_labels_csv(Path(labels_csv))
+    return [
+        _with_rhythm_label(
+            apply_labels(
+                SourceRecord(
+                    path=path,
+                    record_id=name,
+                    dataset=SYNTHETIC_DATASET,
+                    labels=(),
+                    rhythm="other",
+                    normal=None,
+                ),
+                rows[name],
+            )
+        )
+        for name in names
+    ]
+
+
+def _folder_records(root: Path, labels_csv: str | Path | None) -> list[SourceRecord]:
+    records = list(iter_records(root, "folder", labels_csv=labels_csv))
+    # A header's own `# Dx:` codes label a record without a row in the CSV.
+    own = {record.record_id: bool(record.labels) for record in records}
+    _labels_check(
+        root,
+        labels_csv,
+        own,
+        has_labels=lambda name, row: own[name] or _row_has_labels(row),
+    )
+    return [
+        _with_rhythm_label(replace(record, dataset=SYNTHETIC_DATASET))
+        for record in records
+    ]
+
+
+def synthetic_import(
+    *,
+    path: str | Path,
+    name: str,
+    version: str = "",
+    citation: str = "",
+    checkpoint_sha256: str = "",
+    labels_csv: str | Path | None = None,
+    lead_order: Sequence[str] | None = None,
+    fs: float | None = None,
+    on_record: Callable[[str], None] | None = None,
+) -> tuple[SyntheticSource | None, ImportSummary]:
+    """File another group's synthetic ECGs in the pool as synthetic, with their
+    source, through the canonical form and the renderer of every other record.
+
+    ``path`` is a folder of WFDB records (leads and rate read from the headers)
+    or an array file: ``.npy`` (n, 12, samples) or ``.npz`` with a ``signals``
+    array, in millivolts, leads in ``lead_order`` (default the canonical order)
+    at ``fs`` Hz, labelled by ``labels_csv`` (column ``record``: the 0-based
+    index; ``labels`` separated by semicolons and/or ``rhythm``; optional
+    ``normal``, ``age``, ``sex``). A folder's CSV is keyed by record name and
+    may be left out where the headers carry `# Dx:` codes.
+
+    Raises SyntheticImportError (a ValueError) naming the problem before
+    anything is written: a wrong lead count or order, a rate that is not
+    positive or below the pool's, ECGs shorter than 10 s, missing labels, CSV
+    rows that match no ECG, an unknown rhythm. A record of a folder that cannot
+    be read fails alone and the others are imported. Everything else is written
+    in one transaction with its files, or nothing is; ECGs already filed under
+    the source are skipped. Returns the source (None if nothing was written)
+    and what was done.
+    """
+    from django.conf import settings
+
+    from generator.compare import load_array_set
+
+    path = Path(path)
+    pool_fs = settings.POOL_FS
+    signals: np.ndarray | None = None
+    if path.is_dir():
+        if fs is not None or lead_order is not None:
+            raise SyntheticImportError(
+                f"{path} is a WFDB folder: its headers give each record's rate and "
+                "lead names; --fs and --lead-order are for array files"
+            )
+        try:
+            records = _folder_records(path, labels_csv)
+        except DatasetError as exc:
+            raise SyntheticImportError(str(exc)) from exc
+    elif path.is_file() and path.suffix in ARRAY_SUFFIXES:
+        if pool_fs != CANONICAL_FS:
+            raise SyntheticImportError(
+                f"array files are put at the generator's rate of {CANONICAL_FS} Hz, "
+                f"but POOL_FS is {pool_fs} Hz"
+            )
+        leads = _lead_order(lead_order or LEADS)
+        n = _check_array(path, fs=fs, pool_fs=pool_fs)
+        try:
+            records = _array_records(path, labels_csv, n)
+        except DatasetError as exc:
+            raise SyntheticImportError(str(exc)) from exc
+        try:
+            signals = load_array_set(path, leads=leads, fs=fs).signals
+        except ValueError as exc:
+            raise SyntheticImportError(str(exc)) from exc
+    else:
+        raise SyntheticImportError(
+            f"{path}: neither a folder of WFDB records nor an array file "
+            f"({', '.join(ARRAY_SUFFIXES)})"
+        )
+
+    summary = ImportSummary()
+    with _files_removed_on_error() as saved, transaction.atomic():
+        source, created = synthetic_source_get_or_create(
+            name=name,
+            version=version,
+            citation=citation,
+            checkpoint_sha256=checkpoint_sha256,
+        )
+        if source.kind != SyntheticSource.Kind.IMPORTED:
+            raise SyntheticImportError(
+                f"{source.label!r} is one of this product's checkpoints; name the "
+                "imported set otherwise"
+            )
+        seen = set(
+            source.records.filter(dataset=SYNTHETIC_DATASET).values_list(
+                "source_id", flat=True
+            )
+        )
+        chunk: list[_Prepared] = []
+        for index, record in enumerate(records):
+            label = record.record_id if signals is None else f"{path.name}[{index}]"
+            record = replace(record, record_id=f"src{source.pk}-{record.record_id}")
+            if record.record_id in seen:
+                summary.skipped.append((label, "already in the pool"))
+            else:
+                try:
+                    signal = (
+                        signals[index]
+                        if signals is not None
+                        else load_canonical(record.path, root=path, target_fs=pool_fs)
+                    )
+                except EcgError as exc:
+                    summary.failed.append((label, exc.reason))
+                else:
+                    chunk.append(
+                        _Prepared(record, signal, render_sheet(signal, pool_fs))
+                    )
+                    summary.warned.extend((label, text) for text in record.warnings)
+            if len(chunk) >= IMPORT_CHUNK_SIZE:
+                _store_records(chunk, fs=pool_fs, saved=saved, synthetic_source=source)
+                summary.imported += len(chunk)
+                chunk = []
+            if on_record is not None:
+                on_record(label)
+        _store_records(chunk, fs=pool_fs, saved=saved, synthetic_source=source)
+        summary.imported += len(chunk)
+        if created and not summary.imported:
+            transaction.set_rollback(True)
+            return None, summary
+    return source, summary
+
+
+def synthetic_import_upload(
+    *, signals, labels, **arguments
+) -> tuple[SyntheticSource | None, ImportSummary]:
+    """``synthetic_import`` of an uploaded array file and labels CSV (Django
+    uploaded files), read from a temporary folder that is removed afterwards.
+    Errors name the uploaded files, never the temporary folder."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="ecg-import-") as folder:
+        paths = []
+        for upload, stem in ((signals, "signals"), (labels, "labels")):
+            path = Path(folder) / f"{stem}{Path(upload.name).suffix.lower()}"
+            with path.open("wb") as handle:
+                for piece in upload.chunks():
+                    handle.write(piece)
+            paths.append(path)
+        try:
+            return synthetic_import(path=paths[0], labels_csv=paths[1], **arguments)
+        except ValueError as exc:
+            text = str(exc)
+            for path, upload in zip(paths, (signals, labels), strict=True):
+                text = text.replace(str(path), upload.name)
+            raise SyntheticImportError(text) from exc
 
 
 def record_render_sheet(*, record: EcgRecord) -> str:
@@ -403,6 +786,27 @@ def generation_job_create(
         privacy_reference=str(privacy_reference) if privacy_reference else "",
         created_by=created_by,
     )
+
+
+def synthetic_source_for_job(*, job: GenerationJob) -> SyntheticSource:
+    """The source of a job's ECGs: its checkpoint, found by hash, or recorded now
+    under the checkpoint's file name and the start of its hash."""
+    sha = job.checkpoint_sha256
+    found = (
+        SyntheticSource.objects.filter(
+            kind=SyntheticSource.Kind.CHECKPOINT, checkpoint_sha256=sha
+        )
+        .order_by("pk")
+        .first()
+    )
+    if found is not None:
+        return found
+    source, _ = SyntheticSource.objects.get_or_create(
+        name=Path(job.checkpoint_path).stem[:100] or "checkpoint",
+        version=sha[:12],
+        defaults={"kind": SyntheticSource.Kind.CHECKPOINT, "checkpoint_sha256": sha},
+    )
+    return source
 
 
 def _pending_chunks(job: GenerationJob) -> list[Chunk]:
@@ -701,6 +1105,7 @@ def _write_generated(job_id: int, chunk: Chunk, prepared: list[_Generated]) -> i
         }:
             return 0
         existing = set(job.records.values_list("generation_index", flat=True))
+        source = synthetic_source_for_job(job=job)
         for k, item in enumerate(prepared):
             index = chunk.start + k
             if index in existing:
@@ -720,6 +1125,7 @@ def _write_generated(job_id: int, chunk: Chunk, prepared: list[_Generated]) -> i
                 normal="NORM" in chunk.labels,
                 generation_job=job,
                 generation_index=index,
+                synthetic_source=source,
                 generation_seed=chunk_seed(job.seed, chunk.index),
                 privacy_similarity=item.privacy.similarity if item.privacy else None,
                 privacy_redraws=item.privacy.redraws if item.privacy else 0,

@@ -14,6 +14,7 @@ from ecgstudy.studies.forms import (
     BLINDING_FIELDS,
     CASE_MIX_FIELDS,
     QUESTION_FIELDS,
+    CaseQuotaFormSet,
     ReaderAddForm,
     ReaderChangeForm,
     StudyAdminForm,
@@ -69,8 +70,13 @@ def _progress_bar(answered: int, total: int) -> str:
 
 class CaseQuotaInline(admin.TabularInline):
     model = CaseQuota
+    formset = CaseQuotaFormSet
+    fields = ("origin", "rhythm", "dataset", "synthetic_source", "count")
     extra = 0
-    verbose_name_plural = "case mix (drawn from the pool at launch)"
+    verbose_name_plural = (
+        "case mix (drawn from the pool at launch; a row may name a real dataset or "
+        "a generator, making the study's arms)"
+    )
 
     def _editable(self, obj) -> bool:
         return obj is None or obj.is_draft

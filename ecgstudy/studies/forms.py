@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.forms.models import BaseInlineFormSet
 
 from ecgstudy.pool.models import Origin
 from ecgstudy.studies.models import (
@@ -398,3 +399,33 @@ class ReaderChangeForm(forms.ModelForm):
     class Meta:
         model = Reader
         fields = ["site", "experience"]
+
+
+class CaseQuotaFormSet(BaseInlineFormSet):
+    """The case-mix rows of a study: no two rows of one origin, rhythm and source.
+
+    The database's unique constraints on rows are conditional (a row names a
+    dataset, a generator or neither), which the formset does not check across
+    its forms; this does, so that a duplicate row is an error on the page.
+    """
+
+    def clean(self):
+        super().clean()
+        seen = set()
+        for form in self.forms:
+            data = getattr(form, "cleaned_data", None)
+            if not data or data.get("DELETE") or not data.get("origin"):
+                continue
+            source = data.get("synthetic_source")
+            key = (
+                data.get("origin"),
+                data.get("rhythm"),
+                data.get("dataset") or "",
+                source.pk if source is not None else None,
+            )
+            if key in seen:
+                raise forms.ValidationError(
+                    "two case-mix rows name the same origin, rhythm and source; "
+                    "give one row the sum of their counts"
+                )
+            seen.add(key)

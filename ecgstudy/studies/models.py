@@ -12,7 +12,7 @@ import secrets
 from django.conf import settings
 from django.db import models
 
-from ecgstudy.pool.models import EcgRecord, Origin, Rhythm
+from ecgstudy.pool.models import EcgRecord, Origin, Rhythm, SyntheticSource
 
 DEFAULT_DIAGNOSES = [
     ["SR", "Normal sinus rhythm"],
@@ -255,22 +255,56 @@ class BlindingAudit(models.Model):
 
 
 class CaseQuota(models.Model):
-    """How many ECGs of one origin and rhythm the launch draws from the pool."""
+    """How many ECGs of one origin and rhythm the launch draws from the pool, and
+    optionally from which source: a real dataset or one synthetic generator.
+
+    Rows that name sources make a study's arms: one study can hold real ECGs and
+    the ECGs of several generators side by side.
+    """
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="quotas")
     origin = models.CharField(max_length=16, choices=Origin.choices)
     rhythm = models.CharField(max_length=8, choices=Rhythm.choices)
     count = models.PositiveIntegerField()
+    dataset = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="Real rows only: draw from this dataset alone (e.g. ptbxl); "
+        "empty: any real dataset.",
+    )
+    synthetic_source = models.ForeignKey(
+        SyntheticSource,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name="generator",
+        help_text="Synthetic rows only: draw from this generator alone; empty: any.",
+    )
 
     class Meta:
         verbose_name = "case mix row"
-        ordering = ["origin", "rhythm"]
+        ordering = ["origin", "rhythm", "dataset", "synthetic_source"]
         constraints = [
             models.UniqueConstraint(
-                fields=["study", "origin", "rhythm"], name="studies_quota_unique"
+                fields=["study", "origin", "rhythm", "dataset"],
+                condition=models.Q(synthetic_source__isnull=True),
+                name="studies_quota_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["study", "rhythm", "synthetic_source"],
+                condition=models.Q(synthetic_source__isnull=False),
+                name="studies_quota_unique_source",
             ),
             models.CheckConstraint(
                 condition=models.Q(count__gt=0), name="studies_quota_positive"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(origin="real", synthetic_source__isnull=True)
+                | models.Q(origin="synthetic", dataset=""),
+                name="studies_quota_source_matches_origin",
+                violation_error_message="A real row may name a dataset and a "
+                "synthetic row a generator, not the other way round.",
             ),
         ]
 

@@ -11,6 +11,7 @@ from ecgstudy.pool.models import EcgRecord, Origin
 from ecgstudy.pool.selectors import drawable_records
 from ecgstudy.studies.models import (
     Assignment,
+    CaseQuota,
     Judgment,
     Participation,
     Study,
@@ -257,13 +258,72 @@ def participation_feedback(*, participation: Participation) -> Feedback | None:
     )
 
 
+def quota_filter(quota: CaseQuota) -> Q:
+    """The pool records a case-mix row draws from: its origin and rhythm, and
+    its dataset or generator where it names one."""
+    kind = Q(origin=quota.origin, rhythm=quota.rhythm)
+    if quota.dataset:
+        kind &= Q(dataset=quota.dataset)
+    if quota.synthetic_source_id is not None:
+        kind &= Q(synthetic_source_id=quota.synthetic_source_id)
+    return kind
+
+
+def quota_records(*, quota: CaseQuota):
+    """The drawable ECGs of a case-mix row, in a stable order."""
+    return drawable_records().filter(quota_filter(quota)).order_by("pk")
+
+
+def quota_source_text(quota: CaseQuota) -> str:
+    """The source a row names, as in its shortage message: " from ptbxl", " from
+    SSSD-ECG 2023", or "" for a row of any source."""
+    if quota.synthetic_source_id is not None:
+        return f" from {quota.synthetic_source.label}"
+    return f" from {quota.dataset}" if quota.dataset else ""
+
+
 def study_candidate_records(*, study: Study):
-    """The pool's ECGs a study's case mix can draw: of its (origin, rhythm) rows,
-    with a sheet and with their files in storage."""
+    """The pool's ECGs a study's case mix can draw: of its rows' origins, rhythms
+    and sources, with a sheet and with their files in storage."""
     kinds = Q(pk__in=[])
     for quota in study.quotas.all():
-        kinds |= Q(origin=quota.origin, rhythm=quota.rhythm)
+        kinds |= quota_filter(quota)
     return drawable_records().filter(kinds).order_by("pk")
+
+
+def record_arm(*, record: EcgRecord, by_source: bool) -> str:
+    """A record's arm: its origin, and with ``by_source`` its dataset (real) or
+    generator (synthetic), e.g. "real: ptbxl", "synthetic: SSSD-ECG 2023"."""
+    if not by_source:
+        return record.origin
+    if record.origin == Origin.REAL:
+        return f"real: {record.dataset}"
+    source = record.synthetic_source
+    if source is None and record.generation_job is not None:  # before sources
+        return f"synthetic: {record.generation_job.checkpoint_sha256[:8]}"
+    return f"synthetic: {source.label}" if source is not None else "synthetic"
+
+
+def study_case_arms(*, study: Study) -> dict[int, str]:
+    """The arm of each of a study's cases (practice ones too), by case id, for
+    the report per arm.
+
+    Arms follow the case mix: an origin whose rows name no source is one arm
+    ("real", "synthetic"); an origin any of whose rows names a dataset or a
+    generator is split by the source of each ECG ("real: ptbxl", "synthetic:
+    demo-checkpoint @ab12cd34"), whichever row drew it.
+    """
+    by_source = {Origin.REAL: False, Origin.SYNTHETIC: False}
+    for quota in study.quotas.all():
+        if quota.dataset or quota.synthetic_source_id is not None:
+            by_source[quota.origin] = True
+    cases = study.cases.select_related(
+        "record__synthetic_source", "record__generation_job"
+    ).order_by("pk")
+    return {
+        case.pk: record_arm(record=case.record, by_source=by_source[case.record.origin])
+        for case in cases
+    }
 
 
 def study_by_key(key: str) -> Study | None:

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from ecgstudy.pool.models import EcgRecord, Origin
 from ecgstudy.pool.render import DURATION_S
-from ecgstudy.pool.selectors import drawable_records, record_sheet_svg, record_signal
+from ecgstudy.pool.selectors import record_sheet_svg, record_signal
 from ecgstudy.pool.similarity import near_duplicate_guard
 from ecgstudy.studies.models import (
     Assignment,
@@ -33,6 +33,8 @@ from ecgstudy.studies.ordering import reading_order
 from ecgstudy.studies.selectors import (
     CaseCounter,
     assignments_to_read,
+    quota_records,
+    quota_source_text,
     study_candidate_records,
 )
 
@@ -203,10 +205,22 @@ def _draw_cases(study: Study) -> _Draw:
 
     Each row's ECGs are taken in a seeded random order, skipping any that is a
     near-duplicate (``pool.similarity``) of one already taken, so no study ever
-    shows a reader the same ECG twice under two tokens.
+    shows a reader the same ECG twice under two tokens. A row that names a
+    source (a real dataset, a generator) draws from that source alone; such
+    rows are drawn before the rows of any source of their origin and rhythm, so
+    that those take what the named sources leave.
     """
     rng = random.Random(study.seed)
-    quotas = list(study.quotas.order_by("origin", "rhythm"))
+    quotas = sorted(
+        study.quotas.select_related("synthetic_source"),
+        key=lambda q: (
+            q.origin,
+            q.rhythm,
+            not (q.dataset or q.synthetic_source_id),
+            q.dataset,
+            q.synthetic_source_id or 0,
+        ),
+    )
     if not quotas:
         raise ValidationError("the study has no case mix: add at least one row")
     guard = near_duplicate_guard(settings.POOL_FS, round(DURATION_S * settings.POOL_FS))
@@ -223,12 +237,12 @@ def _draw_cases(study: Study) -> _Draw:
     leftover: list[EcgRecord] = []
     shortages = []
     for quota in quotas:
-        available = list(
-            drawable_records()
-            .filter(origin=quota.origin, rhythm=quota.rhythm)
-            .order_by("pk")
-            .only("pk", "signal")
-        )
+        taken = set(counted)
+        available = [
+            record
+            for record in quota_records(quota=quota).only("pk", "signal")
+            if record.pk not in taken
+        ]
         rng.shuffle(available)
         chosen, skipped = [], 0
         for position, record in enumerate(available):
@@ -243,7 +257,8 @@ def _draw_cases(study: Study) -> _Draw:
             repeats = f" ({skipped} near-duplicates left out)" if skipped else ""
             shortages.append(
                 f"{quota.count} {quota.get_origin_display().lower()} "
-                f"{quota.rhythm} asked, {len(chosen)} distinct in the pool{repeats}"
+                f"{quota.rhythm}{quota_source_text(quota)} asked, {len(chosen)} "
+                f"distinct in the pool{repeats}"
             )
             continue
         counted += chosen
@@ -251,6 +266,8 @@ def _draw_cases(study: Study) -> _Draw:
         raise ValidationError(
             "the pool has too few ECGs with a sheet: " + "; ".join(shortages)
         )
+    chosen_pks = set(counted)
+    leftover = list({r.pk: r for r in leftover if r.pk not in chosen_pks}.values())
     practice = []
     leftover.sort(key=lambda record: record.pk)
     rng.shuffle(leftover)
