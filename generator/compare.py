@@ -18,10 +18,17 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from generator.datasets import (
+    DatasetError,
+    SourceRecord,
+    apply_labels,
+    read_labels_csv,
+)
 from generator.ecg import CANONICAL_FS, LEADS, EcgError, canonicalize
 from generator.evaluate import (
     EcgSet,
@@ -42,13 +49,18 @@ def load_array_set(
     leads: Sequence[str] = LEADS,
     fs: float = CANONICAL_FS,
     name: str = "array",
+    labels_csv: str | Path | None = None,
 ) -> EcgSet:
     """ECGs from a ``.npy`` (n, 12, L) or ``.npz`` (its ``signals`` array) in
     millivolts, leads in ``leads`` order at ``fs`` Hz, put into canonical form.
 
+    ``labels_csv`` gives each ECG its rhythm (and NORM): a row per ECG with
+    ``record`` (its 0-based index), ``rhythm`` and optionally ``normal``, as
+    ``manage.py import_synthetic`` reads it. Without it every rhythm is "other".
+
     Raises ValueError naming what is wrong: a missing file, another shape, a lead
     list that is not the 12 standard leads, a rate or length the canonical form
-    cannot use.
+    cannot use, an ECG without a rhythm in the labels CSV.
     """
     path = Path(path)
     if not path.is_file():
@@ -73,9 +85,35 @@ def load_array_set(
         except EcgError as exc:
             raise ValueError(str(exc)) from exc
     n = len(signals)
-    return EcgSet(
-        np.stack(signals), ["other"] * n, [None] * n, [f"{name}-{i}" for i in range(n)]
-    )
+    rhythms, normal = ["other"] * n, [None] * n
+    if labels_csv is not None:
+        rhythms, normal = _array_labels(Path(labels_csv), n)
+    return EcgSet(np.stack(signals), rhythms, normal, [f"{name}-{i}" for i in range(n)])
+
+
+def _array_labels(path: Path, n: int) -> tuple[list[str], list[bool | None]]:
+    """(rhythm, normal) of ECGs 0..n-1 from a labels CSV keyed by index, read as
+    the import reads it (``rhythm``, or the rhythm its ``labels`` name)."""
+    try:
+        rows = read_labels_csv(path)
+    except DatasetError as exc:
+        raise ValueError(str(exc)) from None
+    missing = [i for i in range(n) if str(i) not in rows]
+    if missing:
+        shown = ", ".join(map(str, missing[:5]))
+        raise ValueError(
+            f"{path}: no row for {len(missing)} of the {n} ECGs (indices {shown}"
+            f"{', ...' if len(missing) > 5 else ''}); give each ECG a row with "
+            "record (its 0-based index) and rhythm or labels"
+        )
+    extra = sorted(set(rows) - {str(i) for i in range(n)})
+    if extra:
+        raise ValueError(f"{path}: rows for ECGs the array does not hold: {extra[:5]}")
+    blank = SourceRecord(Path(), "", path.name, (), "other", None)
+    labelled = [
+        apply_labels(replace(blank, record_id=str(i)), rows[str(i)]) for i in range(n)
+    ]
+    return [r.rhythm for r in labelled], [r.normal for r in labelled]
 
 
 def compare(real: EcgSet, sets: dict[str, EcgSet], *, seed: int = 0) -> dict:

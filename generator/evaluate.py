@@ -421,6 +421,8 @@ def _binary_scores(
         "n_test": int(test_y.size),
         "n_test_positive": int(test_y.sum()),
     }
+    if not (train_y.size and test_y.size):
+        return counts | {"note": "no ECG of this task in training or test data"}
     if train_y.min() == train_y.max() or test_y.min() == test_y.max():
         return counts | {"note": "one class is missing from training or test data"}
     model = _classifier(seed).fit(train_x, train_y)
@@ -971,9 +973,73 @@ def parse_label_sets(text: str) -> list[list[str]]:
     return sets
 
 
+SIDE_BY_SIDE = (  # summary key, row label
+    ("two_sample_auc", "two-sample AUC (0.5 ideal)"),
+    ("memorised", "memorised (flagged copies)"),
+    ("tstr_af_f1", "TSTR AF F1"),
+    ("trtr_af_f1", "TRTR AF F1"),
+    ("spectrum_distance", "spectrum distance 0.5-40 Hz"),
+    ("spectrum_distance_below_display", "spectrum distance 0.5-35 Hz"),
+    ("rms_ratio_range", "RMS ratio, lowest-highest lead"),
+    ("near_flat_synthetic", "near-flat share"),
+)
+
+
+def side_by_side(summaries: dict[str, dict]) -> str:
+    """The headline figures of several evaluated sets, one column each."""
+    names = list(summaries)
+
+    def cell(value) -> str:
+        if value is None:
+            return "-"
+        if isinstance(value, list | tuple):
+            return "-".join(f"{v:.2f}" for v in value)
+        return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+    lines = [f"{'':<32}" + "".join(f"{name[:22]:>24}" for name in names)]
+    for key, label in SIDE_BY_SIDE:
+        row = "".join(f"{cell(summaries[n].get(key)):>24}" for n in names)
+        lines.append(f"{label:<32}" + row)
+    return "\n".join(lines)
+
+
+def _named_paths(values: Sequence[str], option: str) -> dict[str, str]:
+    pairs = {}
+    for value in values:
+        name, _, path = value.partition("=")
+        if not name or not path:
+            raise ValueError(f"{option} takes NAME=PATH, got {value!r}")
+        pairs[name] = path
+    return pairs
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", required=True, type=Path)
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        action="append",
+        default=[],
+        help="a checkpoint to generate from and evaluate (repeatable)",
+    )
+    parser.add_argument(
+        "--source",
+        action="append",
+        default=[],
+        help="NAME=PATH of another generator's .npy/.npz ECGs (repeatable)",
+    )
+    parser.add_argument(
+        "--source-labels",
+        action="append",
+        default=[],
+        help="NAME=CSV: each ECG's rhythm (record = 0-based index, rhythm or labels)",
+    )
+    parser.add_argument(
+        "--source-leads",
+        default=",".join(LEADS),
+        help="lead order of the array files, comma-separated",
+    )
+    parser.add_argument("--source-fs", type=float, default=CANONICAL_FS)
     parser.add_argument(
         "--data", required=True, type=Path, help="a folder with index.csv"
     )
@@ -988,30 +1054,77 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--out", required=True, type=Path)
     args = parser.parse_args(argv)
+    if not args.checkpoint and not args.source:
+        parser.error("give at least one --checkpoint or --source")
     if args.n_per_label < 2:
         parser.error("--n-per-label must be at least 2")
     try:
         label_sets = parse_label_sets(args.labels)
+        sources = _named_paths(args.source, "--source")
+        source_labels = _named_paths(args.source_labels, "--source-labels")
     except ValueError as exc:
         parser.error(str(exc))
-    evaluation = evaluate_checkpoint(
-        args.checkpoint,
-        args.data,
-        split=args.split,
-        label_sets=label_sets,
-        n_per_label=args.n_per_label,
-        steps=args.steps,
-        seed=args.seed,
-        n_boot=args.bootstrap,
-        device=args.device,
-        progress=lambda message: print(message, flush=True),
-    )
-    write_outputs(evaluation, args.out, f"Evaluation of {args.checkpoint.name}")
-    print(json.dumps(evaluation.results["summary"], indent=2))
-    print(
-        f"wrote {args.out}/results.json, summary.html, closest_pair.npz and "
-        f"{len(evaluation.images)} plots"
-    )
+    unknown = sorted(set(source_labels) - set(sources))
+    unlabelled = sorted(set(sources) - set(source_labels))
+    if unknown or unlabelled:
+        parser.error(
+            "every --source needs its --source-labels NAME=CSV (the evaluation "
+            "compares rhythms); "
+            + (f"no labels for {unlabelled}" if unlabelled else f"no source {unknown}")
+        )
+    say = lambda message: print(message, flush=True)  # noqa: E731
+    from generator.compare import load_array_set
+
+    evaluations: dict[str, Evaluation] = {}
+    leads = [lead.strip() for lead in args.source_leads.split(",")]
+    for name, path in sources.items():
+        try:
+            synthetic = load_array_set(
+                path,
+                leads=leads,
+                fs=args.source_fs,
+                name=name,
+                labels_csv=source_labels[name],
+            )
+        except ValueError as exc:
+            parser.error(str(exc))
+        evaluations[name] = evaluate_set(
+            synthetic,
+            args.data,
+            split=args.split,
+            n_boot=args.bootstrap,
+            seed=args.seed,
+            progress=say,
+            parameters={"source": str(path)},
+        )
+    for checkpoint in args.checkpoint:
+        name = (
+            checkpoint.name if checkpoint.name not in evaluations else str(checkpoint)
+        )
+        evaluations[name] = evaluate_checkpoint(
+            checkpoint,
+            args.data,
+            split=args.split,
+            label_sets=label_sets,
+            n_per_label=args.n_per_label,
+            steps=args.steps,
+            seed=args.seed,
+            n_boot=args.bootstrap,
+            device=args.device,
+            progress=say,
+        )
+    several = len(evaluations) > 1
+    for name, evaluation in evaluations.items():
+        out = args.out / name if several else args.out
+        write_outputs(evaluation, out, f"Evaluation of {name}")
+        print(f"wrote {out}/results.json, summary.html, closest_pair.npz and plots")
+    summaries = {name: e.results["summary"] for name, e in evaluations.items()}
+    if several:
+        (args.out / "side_by_side.json").write_text(
+            json.dumps(summaries, indent=2) + "\n"
+        )
+    print(f"against the real {args.split} ECGs of {args.data}:")
+    print(side_by_side(summaries))
 
 
 @dataclass
@@ -1053,8 +1166,6 @@ def evaluate_checkpoint(
         raise ValueError(
             f"unknown label(s) {unknown}; the checkpoint knows {sorted(known)}"
         )
-    train = load_split(data_dir, "train")
-    test = load_split(data_dir, split)
     synthesize = checkpoint_synthesizer(checkpoint, steps=steps, device=device)
     bar = tqdm(total=len(label_sets), desc="generating", unit="label set")
 
@@ -1065,15 +1176,46 @@ def evaluate_checkpoint(
 
     synthetic = synthetic_set(counted, label_sets, n_per_label, seed)
     bar.close()
+    return evaluate_set(
+        synthetic,
+        data_dir,
+        split=split,
+        n_boot=n_boot,
+        seed=seed,
+        progress=progress,
+        parameters={
+            "checkpoint": str(checkpoint),
+            "label_sets": ["+".join(labels) for labels in label_sets],
+            "n_per_label": n_per_label,
+            "steps": steps,
+        },
+    )
+
+
+def evaluate_set(
+    synthetic: EcgSet,
+    data_dir: str | Path,
+    *,
+    split: str = "test",
+    n_boot: int = 1000,
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+    parameters: dict | None = None,
+) -> Evaluation:
+    """Evaluate any set of synthetic ECGs (a checkpoint's, or another generator's
+    array file: generator.compare.load_array_set) against ``data_dir``: its
+    ``train`` split for memorisation and utility, ``split`` as the real ECGs."""
+    if split == "train":
+        raise ValueError("evaluate on test or val; train is what the model saw")
+    train = load_split(data_dir, "train")
+    test = load_split(data_dir, split)
     results, features = evaluate(
         train, test, synthetic, n_boot=n_boot, seed=seed, progress=progress
     )
     results["parameters"] = {
-        "checkpoint": str(checkpoint),
+        **(parameters or {}),
         "split": split,
-        "label_sets": ["+".join(labels) for labels in label_sets],
-        "n_per_label": n_per_label,
-        "steps": steps,
+        "n_synthetic": len(synthetic),
         "seed": seed,
         "bootstrap": n_boot,
     }

@@ -234,3 +234,47 @@ def test_bad_requests_are_refused_with_the_reason(
     real = ev.load_split(ecg_data_dir, "val", limit=2)
     with pytest.raises(ValueError, match="differ in length"):
         ev.evaluate(real, real, short)
+
+
+def test_another_generators_array_file_is_evaluated_beside_a_checkpoint(
+    ecg_data_dir, tiny_10s_checkpoint, tmp_path, capsys
+):
+    """A "generator" whose array file holds copies of training records, in its own
+    lead order and rate, is read with its labels CSV and flagged as copying."""
+    from generator.ecg import LEADS
+
+    data = small_index_folder(ecg_data_dir, tmp_path / "data")
+    train = ev.load_split(data, "train")
+    order = ["I", "II", "V1", "V2", "V3", "V4", "V5", "V6", "III", "aVR", "aVL", "aVF"]
+    copies = train.signals[:, [LEADS.index(lead) for lead in order]]
+    np.savez(tmp_path / "copies.npz", signals=copies)
+    labels = tmp_path / "copies.csv"
+    labels.write_text(
+        "record,rhythm\n" + "".join(f"{i},{r}\n" for i, r in enumerate(train.rhythms))
+    )
+    out = tmp_path / "out"
+    common = ["--data", str(data), "--bootstrap", "20", "--out", str(out)]
+    source = ["--source", f"copies={tmp_path / 'copies.npz'}"]
+    source += ["--source-leads", ",".join(order)]
+    ev.main(
+        common + source + ["--source-labels", f"copies={labels}"]
+        + ["--checkpoint", str(tiny_10s_checkpoint), "--labels", "SR,AF"]
+        + ["--n-per-label", "3", "--steps", "2", "--device", "cpu"]
+    )  # fmt: skip
+    table = json.loads((out / "side_by_side.json").read_text())
+    assert list(table) == ["copies", "tiny-10s.pt"]
+    assert table["copies"]["memorised"] == len(train)  # every copy is flagged
+    copied = json.loads((out / "copies" / "results.json").read_text())
+    assert copied["counts"]["synthetic"] == len(train)
+    assert copied["parameters"]["source"].endswith("copies.npz")
+    assert (out / "tiny-10s.pt" / "summary.html").is_file()
+    assert "memorised (flagged copies)" in capsys.readouterr().out
+
+    # Every ECG of a source needs its rhythm; the error names the missing ones.
+    labels.write_text("record,rhythm\n0,SR\n")
+    with pytest.raises(ValueError, match=r"no row for \d+ of the \d+ ECGs"):
+        from generator.compare import load_array_set
+
+        load_array_set(tmp_path / "copies.npz", leads=order, labels_csv=labels)
+    with pytest.raises(SystemExit):
+        ev.main(common + source)  # a source without its labels
