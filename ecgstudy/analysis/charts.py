@@ -485,6 +485,211 @@ def diagnosis_sections(diagnosis: dict | None) -> list[Section]:
     ]
 
 
+def _exact_cell(block: dict | None) -> str:
+    """A proportion with its counts and exact interval: "25.0% (3/12; 5.5% to
+    57.2%)"."""
+    if not block or not block["n"]:
+        return "-"
+    return (
+        f"{pct(block['rate'])} ({block['count']}/{block['n']}; {ci(block['exact_ci'])})"
+    )
+
+
+def _difference_cells(block: dict | None) -> list[str]:
+    if not block:
+        return ["-", "-"]
+    return [pct(block["estimate"]), ci(block["bootstrap_ci"])]
+
+
+def arms_sections(arms: dict | None) -> list[Section]:
+    if not arms:
+        return []
+    rows = arms["per_arm"]
+    figure = go.Figure()
+    for name, key in (
+        ("called synthetic", "called_synthetic"),
+        ("diagnosis agrees with label", "diagnosis"),
+    ):
+        blocks = [row[key] or {} for row in rows]
+        if not any(blocks):
+            continue
+        figure.add_bar(
+            name=name,
+            x=[row["arm"] for row in rows],
+            y=[block.get("rate") or 0 for block in blocks],
+            error_y=_error_bars(blocks, "rate", "exact_ci"),
+            marker_color=SYNTHETIC_COLOUR if key == "called_synthetic" else REAL_COLOUR,
+        )
+    figure.update_layout(
+        barmode="group", legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"}
+    )
+    figure.update_yaxes(range=[0, 1], tickformat=".0%")
+    per_arm = Table(
+        [
+            "arm",
+            "origin",
+            "cases",
+            "called synthetic",
+            "called by its origin",
+            "diagnosis agrees with label",
+        ],
+        [
+            [
+                row["arm"],
+                row["origin"],
+                str(row["cases"]),
+                _exact_cell(row["called_synthetic"]),
+                _exact_cell(row["called_correctly"]),
+                _exact_cell(row["diagnosis"]),
+            ]
+            for row in rows
+        ],
+        css_class="arms-table",
+    )
+    pairwise = Table(
+        [
+            "arm",
+            "minus arm",
+            "called synthetic",
+            "95% CI",
+            "diagnosis agrees",
+            "95% CI",
+        ],
+        [
+            [
+                row["first"],
+                row["second"],
+                *_difference_cells(row["called_synthetic"]),
+                *_difference_cells(row["diagnosis"]),
+            ]
+            for row in arms["pairwise"]
+        ],
+        css_class="arms-pairwise",
+    )
+    return [
+        Section(
+            "arms",
+            "Arms: real ECGs and each generator",
+            chart=_figure_html(figure),
+            tables=[("Per arm", per_arm), ("Differences between arms", pairwise)],
+            note="First readings; each share with its counts and exact "
+            "(Clopper-Pearson) 95% interval. A generator that readers cannot tell "
+            "from real ECGs is called synthetic as often as the real arm is. "
+            "Differences: "
+            "first arm minus second, 95% two-way bootstrap interval over readers "
+            "and cases.",
+        )
+    ]
+
+
+def _mrmc_tables(block: dict, name: str, fmt) -> list[tuple[str, Table]]:
+    if "per_arm" not in block:
+        return []
+    tables = [
+        (
+            f"{name} per arm",
+            Table(
+                ["arm", "estimate", "95% CI", "df", "cases", "readers"],
+                [
+                    [
+                        row["arm"],
+                        fmt(row["estimate"]),
+                        ci(row["ci"], fmt),
+                        num(row["df"], 1),
+                        str(row["n_cases"]),
+                        str(block["n_readers"]),
+                    ]
+                    for row in block["per_arm"]
+                ],
+                css_class="mrmc-per-arm",
+            ),
+        )
+    ]
+    if len(block["per_arm"]) < 2:
+        return tables
+    tables.append(
+        (
+            f"{name}: test of equal arms (RRRC)",
+            Table(
+                ["F", "df", "p", "readers", "cases"],
+                [
+                    [
+                        num(block["f_statistic"]),
+                        f"{block['df_numerator']}, {num(block['df_denominator'], 2)}",
+                        p_value(block["p_value"]),
+                        str(block["n_readers"]),
+                        str(block["n_cases"]),
+                    ]
+                ],
+                css_class="mrmc-test",
+            ),
+        )
+    )
+    tables.append(
+        (
+            f"{name}: differences between arms",
+            Table(
+                ["arm", "minus arm", "difference", "95% CI", "p"],
+                [
+                    [
+                        row["first"],
+                        row["second"],
+                        fmt(row["estimate"]),
+                        ci(row["ci"], fmt),
+                        p_value(row["p_value"]),
+                    ]
+                    for row in block["differences"]
+                ],
+                css_class="mrmc-differences",
+            ),
+        )
+    )
+    return tables
+
+
+def mrmc_sections(mrmc: dict | None) -> list[Section]:
+    if not mrmc:
+        return []
+    tables, notes = [], []
+    for key, name, fmt in (
+        ("auc", "AUC of the confidence-rated answer", num),
+        ("diagnosis", "Diagnosis accuracy", pct),
+    ):
+        block = mrmc.get(key)
+        if not block:
+            continue
+        tables += _mrmc_tables(block, name, fmt)
+        if block.get("note"):
+            notes.append(f"{name}: {block['note']}.")
+        for arm in block.get("arms_left_out", []):
+            notes.append(f"{name}: {arm['arm']} left out ({arm['reason']}).")
+        if block.get("cases_left_out"):
+            notes.append(
+                f"{name}: {block['cases_left_out']} case(s) not yet read by every "
+                "reader left out."
+            )
+    auc = mrmc.get("auc") or {}
+    rating = auc.get("rating", "signed confidence")
+    return [
+        Section(
+            "mrmc",
+            "MRMC analysis: Obuchowski-Rockette with Hillis' df",
+            tables=tables,
+            note=" ".join(
+                [
+                    "Random readers and random cases; jackknife covariances over "
+                    "the union of cases. AUC: each generator's cases against the "
+                    f"real cases every arm shares, rated by the {rating} "
+                    "(synthetic positive). Diagnosis accuracy: the proportion of "
+                    "correct diagnoses on each arm's own cases, real arms "
+                    "included.",
+                    *notes,
+                ]
+            ),
+        )
+    ]
+
+
 def quality_sections(quality: dict | None) -> list[Section]:
     if not quality:
         return []
@@ -605,6 +810,8 @@ def _source(row: dict) -> str:
     """Where a case's ECG came from: dataset/source id, and for a synthetic one
     the generation job, its index, seed, sampler and steps and the checkpoint."""
     source = f"{row.get('dataset', '-')}/{row.get('source_id', '-')}"
+    if row.get("synthetic_source"):
+        source += f" ({row['synthetic_source']})"
     if row.get("generation_job") is None:
         return source
     return (
@@ -638,6 +845,7 @@ def cases_sections(cases: list[dict] | None) -> list[Section]:
                             "case",
                             "record",
                             "origin",
+                            "arm",
                             "rhythm",
                             "labels",
                             "readers",
@@ -653,6 +861,7 @@ def cases_sections(cases: list[dict] | None) -> list[Section]:
                                 row["case"],
                                 str(row.get("record_id", "-")),
                                 row["origin"],
+                                row.get("arm") or row["origin"],
                                 row["rhythm"],
                                 row.get("labels") or "-",
                                 str(row["readers"]),
@@ -684,11 +893,16 @@ def cases_sections(cases: list[dict] | None) -> list[Section]:
 
 def report_sections(report: dict) -> list[Section]:
     """Every section of the report, in reading order."""
+    from ecgstudy.analysis.design_charts import design_sections
+
     return [
         *progress_sections(report["progress"]),
         *detection_sections(report["detection"]),
         *agreement_sections(report["agreement"]),
         *diagnosis_sections(report["diagnosis"]),
+        *design_sections(report.get("design")),
+        *arms_sections(report.get("arms")),
+        *mrmc_sections(report.get("mrmc")),
         *quality_sections(report["quality"]),
         *time_sections(report["time"]),
         *cases_sections(report.get("cases")),

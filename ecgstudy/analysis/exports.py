@@ -11,9 +11,11 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from ecgstudy.analysis.charts import report_sections
+from ecgstudy.analysis.designs import design_report
 from ecgstudy.analysis.report import build_report
 from ecgstudy.analysis.selectors import (
     EXPORT_COLUMNS,
+    study_design_table,
     study_judgment_rows,
     study_table,
 )
@@ -30,6 +32,9 @@ def study_report(
     """Every figure of a study's report (see ``analysis.report.build_report``)."""
     table, info = study_table(study=study)
     report = build_report(table, info, n_boot=n_boot, seed=seed)
+    report["design"] = design_report(
+        study_design_table(study=study), n_boot=n_boot, seed=seed
+    )
     report["study"]["generated_at"] = timezone.now().isoformat(timespec="seconds")
     return report
 

@@ -18,6 +18,7 @@ import numpy as np
 from scipy.stats import binomtest
 from sklearn.metrics import roc_curve
 
+from ecgstudy.analysis.mrmc import or_hillis
 from ecgstudy.analysis.stats import (
     bootstrap_ci,
     cohen_kappa,
@@ -90,6 +91,9 @@ class StudyInfo:
     # case token -> "labels" (text) and its provenance (record id, dataset,
     # source id, generation job, checkpoint, seed, sampler, steps)
     cases: dict[str, dict] = field(default_factory=dict)
+    # case token -> its arm ("real: ptbxl", "synthetic: SSSD-ECG 2023"); a case
+    # not named here is in the arm of its origin ("real", "synthetic")
+    arms: dict[str, str] = field(default_factory=dict)
 
 
 def _num(value) -> float | None:
@@ -429,6 +433,21 @@ def expected_codes(rhythm: np.ndarray, codes: list[str]) -> np.ndarray:
     )
 
 
+def _diagnosis_hits(
+    table: StudyTable, codes: list[str]
+) -> tuple[StudyTable, np.ndarray]:
+    """The first readings whose diagnosis can be scored against the label, and
+    whether each names the expected code."""
+    first = table.select((table.round == FIRST) & (table.diagnosis != ""))
+    first = first.select(expected_codes(first.rhythm, codes) != "")
+    expected = expected_codes(first.rhythm, codes)
+    hits = np.array(
+        [e in d.split("+") for e, d in zip(expected, first.diagnosis, strict=True)],
+        dtype=bool,
+    )
+    return first, hits
+
+
 def _rate(hits: np.ndarray) -> dict:
     n, k = int(hits.size), int(hits.sum())
     if not n:
@@ -467,15 +486,8 @@ def diagnosis_report(
     if not info.ask_diagnosis:
         return None
     codes = [code for code, _ in info.diagnosis_options]
-    first = table.select((table.round == FIRST) & (table.diagnosis != ""))
+    first, hits = _diagnosis_hits(table, codes)
     expected = expected_codes(first.rhythm, codes)
-    scorable = expected != ""
-    first = first.select(scorable)
-    expected = expected[scorable]
-    hits = np.array(
-        [e in d.split("+") for e, d in zip(expected, first.diagnosis, strict=True)],
-        dtype=bool,
-    )
     per_label = []
     for label in sorted(set(first.rhythm.tolist())):
         at = first.rhythm == label
@@ -494,8 +506,311 @@ def diagnosis_report(
         "synthetic": _rate(hits[first.synthetic]),
         "difference": _difference(first, hits, n_boot, seed),
         "per_label": per_label,
-        "n_unscorable": int((~scorable).sum()),
+        "n_unscorable": int(
+            np.sum((table.round == FIRST) & (table.diagnosis != "")) - len(first)
+        ),
     }
+
+
+# Arms: real ECGs and each generator side by side
+
+
+def arm_column(table: StudyTable, info: StudyInfo) -> np.ndarray:
+    """Each row's arm: the one ``info.arms`` names for its case, else its origin."""
+    return np.array(
+        [
+            info.arms.get(case) or ORIGINS[int(synthetic)]
+            for case, synthetic in zip(table.case, table.synthetic, strict=True)
+        ],
+        dtype=object,
+    )
+
+
+def _arm_order(arm: np.ndarray, synthetic: np.ndarray) -> tuple[list, list]:
+    """The real arms and the generator arms, each sorted by label."""
+    real = sorted(set(arm[~synthetic].tolist()))
+    generators = sorted(set(arm[synthetic].tolist()))
+    return real, generators
+
+
+def _exact(hits: np.ndarray) -> dict:
+    """A proportion with its exact (Clopper-Pearson) 95% interval."""
+    n, k = int(hits.size), int(hits.sum())
+    if not n:
+        return {"n": 0, "count": 0, "rate": None, "exact_ci": [None, None]}
+    ci = binomtest(k, n).proportion_ci(method="exact")
+    return {"n": n, "count": k, "rate": k / n, "exact_ci": _interval(ci.low, ci.high)}
+
+
+def _arm_difference(
+    table: StudyTable,
+    values: np.ndarray,
+    in_first: np.ndarray,
+    *,
+    n_boot: int,
+    seed: int,
+) -> dict:
+    """Mean of ``values`` in the first arm minus the second (the rows not
+    ``in_first``), with a two-way (readers x cases) bootstrap interval."""
+    if not (in_first.any() and (~in_first).any()):
+        return {"estimate": None, "bootstrap_ci": [None, None]}
+    estimate = values[in_first].mean() - values[~in_first].mean()
+    try:
+        result = bootstrap_ci(
+            _columns(table, v=values, a=in_first),
+            lambda t: _mean_where(t["v"], t["a"]) - _mean_where(t["v"], ~t["a"]),
+            n_boot=n_boot,
+            seed=seed,
+        )
+        interval = _interval(result.low, result.high)
+    except ValueError:
+        interval = [None, None]
+    return {"estimate": _num(estimate), "bootstrap_ci": interval}
+
+
+def arms_report(
+    table: StudyTable, info: StudyInfo, *, n_boot: int, seed: int
+) -> dict | None:
+    """Detection and diagnosis per arm, and their differences between arms.
+
+    Only for a study whose case mix names a source (a real dataset or a
+    generator). ``called_synthetic`` is the share of an arm's first readings
+    called synthetic, ``called_correctly`` the share called by the arm's own
+    origin (the same share for a generator, its complement for real ECGs);
+    ``diagnosis`` the share whose diagnosis names the label's code. Intervals
+    are exact; ``pairwise`` differences (first minus second: each generator
+    against each other generator and against each real arm) carry two-way
+    bootstrap intervals over readers and cases.
+    """
+    if not any(arm not in ORIGINS for arm in info.arms.values()):
+        return None
+    first = table.select(table.round == FIRST)
+    arm = arm_column(first, info)
+    real_arms, generators = _arm_order(arm, first.synthetic)
+    answered = first.answer != ""
+    called = first.answer == "synthetic"
+    codes = [code for code, _ in info.diagnosis_options]
+    diagnosed, hits = _diagnosis_hits(first, codes)
+    diagnosed_arm = arm_column(diagnosed, info)
+
+    rows = []
+    for label in real_arms + generators:
+        mine = arm == label
+        synthetic = label in generators
+        rows.append(
+            {
+                "arm": label,
+                "origin": ORIGINS[int(synthetic)],
+                "cases": len(set(first.case[mine].tolist())),
+                "called_synthetic": (
+                    _exact(called[mine & answered]) if info.ask_origin else None
+                ),
+                "called_correctly": (
+                    _exact(called[mine & answered] == synthetic)
+                    if info.ask_origin
+                    else None
+                ),
+                "diagnosis": (
+                    _exact(hits[diagnosed_arm == label]) if info.ask_diagnosis else None
+                ),
+            }
+        )
+
+    pairs = list(combinations(generators, 2))
+    pairs += [(generator, real) for generator in generators for real in real_arms]
+    pairwise = []
+    for a, b in pairs:
+        row = {"first": a, "second": b, "called_synthetic": None, "diagnosis": None}
+        if info.ask_origin:
+            both = answered & np.isin(arm, [a, b])
+            row["called_synthetic"] = _arm_difference(
+                first.select(both),
+                called[both].astype(float),
+                arm[both] == a,
+                n_boot=n_boot,
+                seed=seed,
+            )
+        if info.ask_diagnosis:
+            both = np.isin(diagnosed_arm, [a, b])
+            row["diagnosis"] = _arm_difference(
+                diagnosed.select(both),
+                hits[both].astype(float),
+                diagnosed_arm[both] == a,
+                n_boot=n_boot,
+                seed=seed,
+            )
+        pairwise.append(row)
+    return {"per_arm": rows, "pairwise": pairwise}
+
+
+def _complete(table: StudyTable) -> tuple[list[str], list[str]]:
+    """The readers of a table, and the cases every one of them read (sorted)."""
+    readers = sorted(set(table.reader.tolist()))
+    by_case: dict[str, set] = {}
+    for reader, case in zip(table.reader, table.case, strict=True):
+        by_case.setdefault(case, set()).add(reader)
+    cases = sorted(c for c, seen in by_case.items() if len(seen) == len(readers))
+    return readers, cases
+
+
+def _mrmc_block(
+    table: StudyTable,
+    values: np.ndarray,
+    case_lists: dict[str, list[str]],
+    *,
+    figure_of_merit: str,
+    readers: list[str],
+    left_out: list[dict],
+) -> dict:
+    """``or_hillis`` of one figure of merit over the arms of ``case_lists``, as
+    JSON: the inputs it was given and every figure it returns."""
+    value = {
+        (reader, case): float(v)
+        for reader, case, v in zip(table.reader, table.case, values, strict=True)
+    }
+    ratings = {
+        label: {r: [value[r, c] for c in cases] for r in readers}
+        for label, cases in case_lists.items()
+    }
+    truth = {c: bool(s) for c, s in zip(table.case, table.synthetic, strict=True)}
+    block = {
+        "figure_of_merit": figure_of_merit,
+        "arms": list(case_lists),
+        "arms_left_out": left_out,
+        "n_readers": len(readers),
+    }
+    if not case_lists:
+        return block | {"note": "no arm has enough cases read by every reader"}
+    try:
+        result = or_hillis(
+            ratings,
+            case_lists,
+            truth if figure_of_merit == "auc" else None,
+            figure_of_merit=figure_of_merit,
+        )
+    except ValueError as exc:
+        return block | {"note": str(exc)}
+    return block | {
+        "n_cases": result.n_cases,
+        "level": result.level,
+        "per_arm": [
+            {
+                "arm": estimate.treatment,
+                "estimate": _num(estimate.estimate),
+                "standard_error": _num(estimate.standard_error),
+                "ci": _interval(*estimate.ci),
+                "df": _num(estimate.df),
+                "n_cases": estimate.n_cases,
+                "per_reader": {
+                    str(reader): _num(fom)
+                    for reader, fom in zip(result.readers, result.foms[i], strict=True)
+                },
+            }
+            for i, estimate in enumerate(result.per_treatment)
+        ],
+        "f_statistic": _num(result.f_statistic),
+        "df_numerator": result.df_numerator,
+        "df_denominator": _num(result.df_denominator),
+        "p_value": _num(result.p_value),
+        "differences": [
+            {
+                "first": difference.first,
+                "second": difference.second,
+                "estimate": _num(difference.estimate),
+                "standard_error": _num(difference.standard_error),
+                "ci": _interval(*difference.ci),
+                "df": _num(difference.df),
+                "t_statistic": _num(difference.t_statistic),
+                "p_value": _num(difference.p_value),
+            }
+            for difference in result.differences
+        ],
+    }
+
+
+def mrmc_ratings(table: StudyTable, use_confidence: bool) -> np.ndarray:
+    """The confidence-rated answer, higher meaning more surely synthetic: the
+    signed confidence (+c for "synthetic", -c for "real"), or +-1 without a
+    confidence scale."""
+    sign = np.where(table.answer == "synthetic", 1.0, -1.0)
+    return sign * table.confidence if use_confidence else sign
+
+
+def mrmc_report(table: StudyTable, info: StudyInfo) -> dict | None:
+    """Obuchowski-Rockette/Hillis MRMC analysis with each generator as a treatment.
+
+    ``auc``: the AUC of the confidence-rated answer (``mrmc_ratings``) with the
+    real cases as the negatives every treatment shares and each generator's
+    cases as its positives. ``diagnosis``: the proportion of correct diagnoses
+    on each arm's own cases, the real arms being treatments too so that each
+    generator is compared with real ECGs. Only first readings of the cases read
+    by every reader enter; the others are counted in ``cases_left_out``.
+    """
+    first = table.select(table.round == FIRST)
+    report = {}
+    if info.ask_origin:
+        rated = first.select(first.answer != "")
+        use_confidence = info.ask_confidence and not np.isnan(rated.confidence).any()
+        readers, cases = _complete(rated)
+        rated = rated.select(np.isin(rated.case, cases))
+        arm = arm_column(rated, info)
+        _, generators = _arm_order(arm, rated.synthetic)
+        negatives = sorted(set(rated.case[~rated.synthetic].tolist()))
+        case_lists, left_out = {}, []
+        for label in generators:
+            positives = sorted(set(rated.case[arm == label].tolist()))
+            if len(positives) < 2 or len(negatives) < 2:
+                left_out.append(
+                    {
+                        "arm": label,
+                        "reason": f"{len(positives)} synthetic and "
+                        f"{len(negatives)} real cases read by every reader; the "
+                        "AUC needs at least 2 of each",
+                    }
+                )
+                continue
+            case_lists[label] = negatives + positives
+        report["auc"] = _mrmc_block(
+            rated,
+            mrmc_ratings(rated, use_confidence),
+            case_lists,
+            figure_of_merit="auc",
+            readers=readers,
+            left_out=left_out,
+        ) | {
+            "rating": "signed confidence" if use_confidence else "answer (+-1)",
+            "cases_left_out": len(set(first.case.tolist()) - set(cases)),
+        }
+    if info.ask_diagnosis:
+        codes = [code for code, _ in info.diagnosis_options]
+        diagnosed, hits = _diagnosis_hits(first, codes)
+        readers, cases = _complete(diagnosed)
+        keep = np.isin(diagnosed.case, cases)
+        diagnosed, hits = diagnosed.select(keep), hits[keep]
+        arm = arm_column(diagnosed, info)
+        real_arms, generators = _arm_order(arm, diagnosed.synthetic)
+        case_lists, left_out = {}, []
+        for label in real_arms + generators:
+            own = sorted(set(diagnosed.case[arm == label].tolist()))
+            if len(own) < 2:
+                left_out.append(
+                    {
+                        "arm": label,
+                        "reason": f"{len(own)} case(s) read by every reader; the "
+                        "jackknife needs at least 2",
+                    }
+                )
+                continue
+            case_lists[label] = own
+        report["diagnosis"] = _mrmc_block(
+            diagnosed,
+            hits.astype(float),
+            case_lists,
+            figure_of_merit="proportion_correct",
+            readers=readers,
+            left_out=left_out,
+        ) | {"cases_left_out": len(set(first.case.tolist()) - set(cases))}
+    return report or None
 
 
 # Per case
@@ -540,6 +855,7 @@ def case_report(table: StudyTable, info: StudyInfo) -> list[dict]:
             {
                 "case": case,
                 "origin": "synthetic" if mine.synthetic[0] else "real",
+                "arm": info.arms.get(case) or ORIGINS[int(mine.synthetic[0])],
                 "rhythm": str(mine.rhythm[0]),
                 **info.cases.get(case, {}),
                 "readers": len(set(first.reader.tolist())),
@@ -634,6 +950,8 @@ def build_report(
         "detection": detection_report(table, info, n_boot=n_boot, seed=seed),
         "agreement": agreement_report(table, info),
         "diagnosis": diagnosis_report(table, info, n_boot=n_boot, seed=seed),
+        "arms": arms_report(table, info, n_boot=n_boot, seed=seed),
+        "mrmc": mrmc_report(table, info),
         "quality": quality_report(table, info),
         "time": time_report(table),
         "cases": case_report(table, info),

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from ecgstudy.analysis.designs import DesignTable
 from ecgstudy.analysis.report import StudyInfo, StudyTable
-from ecgstudy.studies.models import Judgment, Study
+from ecgstudy.studies.models import Design, Judgment, Study
 from ecgstudy.studies.selectors import (
     PROVENANCE_FIELDS,
     record_provenance,
+    study_case_arms,
     study_progress,
     study_ratio,
 )
@@ -35,6 +37,12 @@ EXPORT_COLUMNS = [
     "served_at",
     "submitted_at",
     "seconds",
+    # Designs: a paired page's real case and side and the side chosen as real;
+    # a time-limited page's exposure.
+    "paired_real_case",
+    "real_side",
+    "answer_choice",
+    "exposure_ms",
 ]
 
 
@@ -54,6 +62,8 @@ def _judgments(study: Study):
         .select_related(
             "assignment__participation__reader",
             "assignment__case__record__generation_job",
+            "assignment__case__record__synthetic_source",
+            "assignment__pair__real",
         )
         .order_by("assignment__participation_id", "assignment__position")
     )
@@ -96,6 +106,12 @@ def study_judgment_rows(
                 "seconds": round(judgment.seconds, 3)
                 if judgment.seconds is not None
                 else None,
+                "paired_real_case": assignment.pair.real.token
+                if assignment.pair_id
+                else "",
+                "real_side": assignment.real_side,
+                "answer_choice": judgment.choice,
+                "exposure_ms": judgment.exposure_ms,
             }
         )
     return rows
@@ -152,15 +168,18 @@ def study_table(*, study: Study) -> tuple[StudyTable, StudyInfo]:
         for row in sorted(rows_by_reader, key=lambda row: row.participation.pk)
     ]
     real, synthetic = study_ratio(study=study)
+    tokens = dict(study.cases.values_list("pk", "token"))
+    # A paired page asks none of these of one ECG (see ``analysis.designs``).
+    one_sheet = study.design != Design.PAIRED_2AFC
     info = StudyInfo(
         name=study.name,
         status=study.get_status_display(),
-        ask_origin=study.ask_origin,
-        ask_confidence=study.ask_origin and study.ask_confidence,
+        ask_origin=study.ask_origin and one_sheet,
+        ask_confidence=study.ask_origin and study.ask_confidence and one_sheet,
         confidence_levels=study.confidence_levels,
-        ask_diagnosis=study.ask_diagnosis,
+        ask_diagnosis=study.ask_diagnosis and one_sheet,
         diagnosis_options=[list(option) for option in study.diagnosis_options],
-        ask_quality=study.ask_quality,
+        ask_quality=study.ask_quality and one_sheet,
         n_real=real,
         n_synthetic=synthetic,
         progress=progress,
@@ -171,5 +190,55 @@ def study_table(*, study: Study) -> tuple[StudyTable, StudyInfo]:
             }
             for row in rows
         },
+        arms={tokens[pk]: arm for pk, arm in study_case_arms(study=study).items()},
     )
     return table, info
+
+
+def study_design_table(*, study: Study) -> DesignTable | None:
+    """A paired or time-limited study's counted first readings for
+    ``analysis.designs``; None for a study of one ECG at a time."""
+    if study.design not in (Design.PAIRED_2AFC, Design.TIMED):
+        return None
+    names = reader_pseudonyms(study=study)
+    judgments = (
+        Judgment.objects.filter(
+            assignment__participation__study=study,
+            assignment__case__practice=False,
+            assignment__round=1,
+        )
+        .select_related("assignment__case__record")
+        .order_by("assignment__participation_id", "assignment__position")
+    )
+    if study.design == Design.PAIRED_2AFC:
+        judgments = judgments.exclude(choice="")
+    else:
+        judgments = judgments.exclude(origin="")
+    rows = []
+    for judgment in judgments:
+        assignment = judgment.assignment
+        if study.design == Design.PAIRED_2AFC:
+            correct = judgment.choice == assignment.real_side
+        else:
+            correct = judgment.origin == assignment.case.record.origin
+        rows.append(
+            (
+                names[assignment.participation_id],
+                assignment.case.token,
+                assignment.position,
+                correct,
+                np.nan if judgment.exposure_ms is None else judgment.exposure_ms,
+            )
+        )
+    reader, item, position, correct, exposure = (
+        zip(*rows, strict=True) if rows else ([],) * 5
+    )
+    return DesignTable(
+        design=study.design,
+        staircase=study.design == Design.TIMED and study.staircase,
+        reader=np.array(reader, dtype=str),
+        item=np.array(item, dtype=str),
+        position=np.array(position, dtype=int),
+        correct=np.array(correct, dtype=bool),
+        exposure_ms=np.array(exposure, dtype=float),
+    )

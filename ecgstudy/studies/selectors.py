@@ -14,9 +14,11 @@ from ecgstudy.studies.models import (
     CaseQuota,
     Judgment,
     Participation,
+    Side,
     Study,
     StudyCase,
 )
+from ecgstudy.studies.ordering import staircase_next
 
 OPEN = Study.Status.LAUNCHED
 
@@ -28,12 +30,10 @@ def skipped_assignments(prefix: str = "") -> Q:
     ``prefix`` is the path to the assignment, e.g. "assignments__" from a
     participation.
     """
-    return Q(
-        **{
-            f"{prefix}judgment__isnull": True,
-            f"{prefix}case__record__files_missing_since__isnull": False,
-        }
+    missing = Q(**{f"{prefix}case__record__files_missing_since__isnull": False}) | Q(
+        **{f"{prefix}pair__real__record__files_missing_since__isnull": False}
     )
+    return Q(**{f"{prefix}judgment__isnull": True}) & missing
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ def reader_assignment(*, user, token: str) -> Assignment | None:
     """The user's own assignment of an open study by its token, or None."""
     return (
         Assignment.objects.select_related(
-            "participation__study", "case__record", "judgment"
+            "participation__study", "case__record", "judgment", "pair__real__record"
         )
         .filter(
             token=token,
@@ -117,15 +117,52 @@ def reader_assignment(*, user, token: str) -> Assignment | None:
 
 def assignments_to_read(*, participation: Participation):
     """The reader's unanswered assignments, but those whose ECG's files are
-    missing (which every reader skips)."""
+    missing (which every reader skips); of a pair, either ECG's."""
     return participation.assignments.filter(
-        judgment__isnull=True, case__record__files_missing_since__isnull=True
+        Q(pair__isnull=True) | Q(pair__real__record__files_missing_since__isnull=True),
+        judgment__isnull=True,
+        case__record__files_missing_since__isnull=True,
     )
 
 
 def next_assignment(*, participation: Participation) -> Assignment | None:
     """The first assignment to read in the reader's stored order."""
     return assignments_to_read(participation=participation).order_by("position").first()
+
+
+def assignment_records(*, assignment: Assignment) -> list[EcgRecord]:
+    """The ECGs of an assignment's page in page order: its case's, or a pair's
+    left then right."""
+    if assignment.pair_id is None:
+        return [assignment.case.record]
+    real, synthetic = assignment.pair.real.record, assignment.case.record
+    return [real, synthetic] if assignment.real_side == Side.LEFT else [synthetic, real]
+
+
+def next_exposure_ms(*, participation: Participation) -> int:
+    """The exposure of the reader's next sheet: the study's, or with the staircase
+    the last answered sheet's exposure moved one step by that answer (practice
+    and repeats included: every answer is a step of the reader's staircase)."""
+    study = participation.study
+    if not study.staircase:
+        return study.exposure_ms
+    last = (
+        Judgment.objects.filter(
+            assignment__participation=participation, exposure_ms__isnull=False
+        )
+        .select_related("assignment__case__record")
+        .order_by("-assignment__position")
+        .first()
+    )
+    if last is None:
+        return study.exposure_ms
+    return staircase_next(
+        last.exposure_ms,
+        correct=last.origin == last.assignment.case.record.origin,
+        factor=study.exposure_step,
+        low=study.exposure_min_ms,
+        high=study.exposure_max_ms,
+    )
 
 
 def participation_progress(*, participation: Participation) -> Progress:
@@ -347,6 +384,7 @@ PROVENANCE_FIELDS = (
     "record_id",
     "dataset",
     "source_id",
+    "synthetic_source",
     "generation_job",
     "generation_index",
     "checkpoint_sha256",
@@ -358,13 +396,15 @@ PROVENANCE_FIELDS = (
 
 def record_provenance(*, record: EcgRecord) -> dict:
     """Where a case's ECG came from: its pool record, its source and, for a
-    synthetic ECG, the job, checkpoint, seed and sampler that made it (None for
-    a real one). Keys are ``PROVENANCE_FIELDS``."""
+    synthetic ECG, its generator's label and the job, checkpoint, seed and
+    sampler that made it (None for a real one). Keys are ``PROVENANCE_FIELDS``."""
     job = record.generation_job
+    source = record.synthetic_source
     return {
         "record_id": record.pk,
         "dataset": record.dataset,
         "source_id": record.source_id,
+        "synthetic_source": source.label if source is not None else None,
         "generation_job": job.pk if job else None,
         "generation_index": record.generation_index,
         "checkpoint_sha256": job.checkpoint_sha256 if job else None,
@@ -385,7 +425,7 @@ def study_cases_for_review(*, study: Study | None = None):
     """A study's cases (every study's if None) with their records, provenance and
     every assignment's answer prefetched, in the study's case order."""
     cases = StudyCase.objects.select_related(
-        "study", "record__generation_job"
+        "study", "record__generation_job", "record__synthetic_source"
     ).prefetch_related(
         Prefetch(
             "assignments",

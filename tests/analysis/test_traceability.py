@@ -20,6 +20,7 @@ TRACE_COLUMNS = [
     "record_id",
     "dataset",
     "source_id",
+    "synthetic_source",
     "generation_job",
     "generation_index",
     "checkpoint_sha256",
@@ -33,7 +34,7 @@ def expected_trace(record: EcgRecord) -> dict[str, str]:
     """The traceability cells of a record as the CSV writes them."""
     job = record.generation_job
     if job is None:
-        provenance = dict.fromkeys(TRACE_COLUMNS[3:], "")
+        provenance = dict.fromkeys(TRACE_COLUMNS[4:], "")
     else:
         provenance = {
             "generation_job": str(job.pk),
@@ -43,10 +44,12 @@ def expected_trace(record: EcgRecord) -> dict[str, str]:
             "sampler": job.sampler,
             "steps": str(job.steps),
         }
+    source = record.synthetic_source
     return {
         "record_id": str(record.pk),
         "dataset": record.dataset,
         "source_id": record.source_id,
+        "synthetic_source": source.label if source is not None else "",
         **provenance,
     }
 
@@ -71,7 +74,7 @@ def traced_study(launched_study):
 
 def records_by_token(study) -> dict[str, EcgRecord]:
     cases = StudyCase.objects.filter(study=study).select_related(
-        "record__generation_job"
+        "record__generation_job", "record__synthetic_source"
     )
     return {case.token: case.record for case in cases}
 
@@ -131,6 +134,9 @@ def test_the_json_report_traces_every_case(traced_study, tmp_path):
         assert row["generation_seed"] == record.generation_seed
         assert row["sampler"] == (job.sampler if job else None)
         assert row["steps"] == (job.steps if job else None)
+        source = record.synthetic_source
+        assert row["synthetic_source"] == (source.label if source else None)
+        assert row["arm"] == record.origin  # the case mix names no source
 
 
 def test_formula_text_in_the_traceability_columns_stays_text(
