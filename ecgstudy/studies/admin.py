@@ -13,6 +13,7 @@ from django.utils.safestring import mark_safe
 from ecgstudy.studies.forms import (
     BLINDING_FIELDS,
     CASE_MIX_FIELDS,
+    DESIGN_FIELDS,
     QUESTION_FIELDS,
     CaseQuotaFormSet,
     ReaderAddForm,
@@ -139,6 +140,15 @@ class StudyAdmin(admin.ModelAdmin):
         (None, {"fields": ("name", "instructions", "status_display")}),
         ("Questions", {"fields": QUESTION_FIELDS}),
         (
+            "Design",
+            {
+                "fields": DESIGN_FIELDS,
+                "description": "One ECG per page; or a real and a synthetic ECG of "
+                "one rhythm side by side (which is real?); or one ECG shown for a "
+                "set time, fixed or following each reader's staircase.",
+            },
+        ),
+        (
             "Case mix and order",
             {
                 "fields": CASE_MIX_FIELDS,
@@ -206,6 +216,7 @@ class StudyAdmin(admin.ModelAdmin):
             "status_display",
             "diagnoses",
             *QUESTION_FIELDS,
+            *DESIGN_FIELDS,
             *CASE_MIX_FIELDS,
             *BLINDING_FIELDS,
         )

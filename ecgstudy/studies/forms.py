@@ -12,13 +12,15 @@ from django.forms.models import BaseInlineFormSet
 
 from ecgstudy.pool.models import Origin
 from ecgstudy.studies.models import (
+    Design,
     Quality,
     Reader,
     SheetLayout,
+    Side,
     Study,
     default_diagnoses,
 )
-from ecgstudy.studies.services import Answers
+from ecgstudy.studies.services import Answers, design_problems
 
 MALFORMED = "malformed"  # the code of errors no case page can cause
 
@@ -38,6 +40,14 @@ QUESTION_FIELDS = (
     "layout",
     "reader_may_change_layout",
 )
+DESIGN_FIELDS = (
+    "design",
+    "exposure_ms",
+    "staircase",
+    "exposure_min_ms",
+    "exposure_max_ms",
+    "exposure_step",
+)
 CASE_MIX_FIELDS = ("seed", "repeat_fraction", "practice_cases", "reveal_ratio")
 BLINDING_FIELDS = ("audit_max_auc",)
 # Keyboard keys belong to the question and the option's value, never to the
@@ -45,6 +55,9 @@ BLINDING_FIELDS = ("audit_max_auc",)
 # shared between questions; the digits are the confidence scale; the viewer owns
 # + = - 0 and Escape, the form Enter.
 ORIGIN_KEYS = {Origin.REAL: "r", Origin.SYNTHETIC: "s"}
+# Paired pages ask no diagnosis, so the two home-row keys under the index
+# fingers can mean left and right there, as in the psychophysics lab.
+CHOICE_KEYS = {Side.LEFT: "f", Side.RIGHT: "j"}
 QUALITY_KEYS = {Quality.GOOD: "g", Quality.ACCEPTABLE: "u", Quality.POOR: "x"}
 DIAGNOSIS_KEYS = {
     "AF": "a",
@@ -92,7 +105,11 @@ def study_questions(study: Study) -> list[Question]:
     """The questions of a study, in page order, with their keyboard shortcuts.
 
     Depends on the study alone, so every case page of a study is the same form.
+    A paired study asks which of the two ECGs is real, how sure the reader is
+    and for a comment: a diagnosis or a quality would be of one of two sheets.
     """
+    if study.design == Design.PAIRED_2AFC:
+        return _paired_questions(study)
     questions = []
     if study.ask_origin:
         questions.append(
@@ -107,19 +124,7 @@ def study_questions(study: Study) -> list[Question]:
             )
         )
         if study.ask_confidence:
-            n = study.confidence_levels
-            texts = {1: "guess", n: "certain"}
-            questions.append(
-                Question(
-                    "confidence",
-                    "How sure are you?",
-                    "radio",
-                    tuple(
-                        Option(str(level), texts.get(level, ""), str(level))
-                        for level in range(1, n + 1)
-                    ),
-                )
-            )
+            questions.append(_confidence_question(study))
     if study.ask_diagnosis:
         codes = [code for code, _ in study.diagnosis_options]
         multiple = study.diagnosis_multiple
@@ -149,6 +154,38 @@ def study_questions(study: Study) -> list[Question]:
                 ),
             )
         )
+    if study.ask_comment:
+        questions.append(Question("comment", "Comment (optional)", "text"))
+    return questions
+
+
+def _confidence_question(study: Study) -> Question:
+    n = study.confidence_levels
+    texts = {1: "guess", n: "certain"}
+    return Question(
+        "confidence",
+        "How sure are you?",
+        "radio",
+        tuple(
+            Option(str(level), texts.get(level, ""), str(level))
+            for level in range(1, n + 1)
+        ),
+    )
+
+
+def _paired_questions(study: Study) -> list[Question]:
+    questions = [
+        Question(
+            "choice",
+            "Which one is real?",
+            "radio",
+            tuple(
+                Option(value, text, CHOICE_KEYS[value]) for value, text in Side.choices
+            ),
+        )
+    ]
+    if study.ask_confidence:
+        questions.append(_confidence_question(study))
     if study.ask_comment:
         questions.append(Question("comment", "Comment (optional)", "text"))
     return questions
@@ -283,6 +320,7 @@ class JudgmentForm(forms.Form):
         confidence = data.get("confidence")
         return Answers(
             origin=data.get("origin", ""),
+            choice=data.get("choice", ""),
             confidence=int(confidence) if confidence else None,
             diagnosis=tuple(diagnosis),
             quality=data.get("quality", ""),
@@ -341,18 +379,32 @@ class StudyAdminForm(forms.ModelForm):
             "name",
             "instructions",
             *QUESTION_FIELDS,
+            *DESIGN_FIELDS,
             *CASE_MIX_FIELDS,
             *BLINDING_FIELDS,
             "show_feedback",
         ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Left empty (or not sent, as by forms made before designs existed), a
+        # design field takes its default: one ECG at a time.
+        for name in DESIGN_FIELDS:
+            if name in self.fields:
+                self.fields[name].required = False
 
     def clean_layout(self) -> str:
         return self.cleaned_data.get("layout") or SheetLayout.STANDARD
 
     def clean(self):
         data = super().clean()
+        for name in DESIGN_FIELDS:
+            if name in self.fields and data.get(name) in (None, ""):
+                data[name] = Study._meta.get_field(name).get_default()
         if data.get("ask_diagnosis") and not data.get("diagnosis_options"):
             self.add_error("diagnosis_options", "Give at least one option.")
+        for name, problem in design_problems(data).items():
+            self.add_error(name, problem)
         return data
 
 

@@ -21,6 +21,8 @@ DEFAULT_DIAGNOSES = [
 ]
 MIN_CONFIDENCE_LEVELS = 2
 MAX_CONFIDENCE_LEVELS = 9  # one digit key per level on the case page
+MIN_EXPOSURE_MS = 50  # shorter than a few frames of a screen means nothing
+MAX_EXPOSURE_MS = 60_000
 
 
 def random_seed() -> int:
@@ -43,6 +45,21 @@ class SheetLayout(models.TextChoices):
     STANDARD = "3x4", "3x4 with a lead II rhythm strip"
     SIX_BY_TWO = "6x2", "6x2 (5 s per lead)"
     TWELVE = "12x1", "12x1 (the full 10 s of every lead)"
+
+
+class Design(models.TextChoices):
+    """What a reader sees on one page and is asked about it."""
+
+    SINGLE = "single", "One ECG at a time"
+    PAIRED_2AFC = "paired_2afc", "Paired: a real and a synthetic ECG, which is real?"
+    TIMED = "timed", "Time-limited: the ECG is shown for a set time"
+
+
+class Side(models.TextChoices):
+    """Where an ECG of a pair is drawn on the page."""
+
+    LEFT = "left", "Left"
+    RIGHT = "right", "Right"
 
 
 class Reader(models.Model):
@@ -157,6 +174,34 @@ class Study(models.Model):
         help_text="Offer the other layouts in the viewer's toolbar.",
     )
 
+    # The design: one ECG, a pair, or a time-limited exposure.
+    design = models.CharField(
+        max_length=16,
+        choices=Design.choices,
+        default=Design.SINGLE,
+        help_text="Paired: each synthetic case is shown beside a real case of its "
+        "rhythm and readers choose the real one. Time-limited: the sheet is shown "
+        "for the exposure below, then removed, and readers answer.",
+    )
+    exposure_ms = models.PositiveIntegerField(
+        "exposure (ms)",
+        default=1000,
+        help_text="Time-limited design: how long each sheet is shown; with the "
+        "staircase, the exposure of every reader's first case.",
+    )
+    staircase = models.BooleanField(
+        "adaptive staircase",
+        default=False,
+        help_text="Time-limited design: after a correct real-or-synthetic answer the "
+        "next exposure is divided by the step factor, after a wrong one multiplied "
+        "by it, within the bounds below (as in HYPE, Zhou et al. 2019).",
+    )
+    exposure_min_ms = models.PositiveIntegerField("shortest exposure (ms)", default=100)
+    exposure_max_ms = models.PositiveIntegerField("longest exposure (ms)", default=5000)
+    exposure_step = models.FloatField(
+        "staircase step factor", default=1.5, help_text="Greater than 1."
+    )
+
     # Case mix and order.
     seed = models.BigIntegerField(
         default=random_seed, help_text="Draws the cases from the pool."
@@ -214,6 +259,24 @@ class Study(models.Model):
             models.CheckConstraint(
                 condition=models.Q(audit_max_auc__gte=0.5, audit_max_auc__lte=1),
                 name="studies_study_audit_max_auc",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    exposure_ms__gte=MIN_EXPOSURE_MS,
+                    exposure_ms__lte=MAX_EXPOSURE_MS,
+                    exposure_min_ms__gte=MIN_EXPOSURE_MS,
+                    exposure_max_ms__lte=MAX_EXPOSURE_MS,
+                    exposure_step__gt=1,
+                ),
+                name="studies_study_exposure_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(staircase=False)
+                | models.Q(
+                    exposure_min_ms__lte=models.F("exposure_ms"),
+                    exposure_max_ms__gte=models.F("exposure_ms"),
+                ),
+                name="studies_study_staircase_bounds",
             ),
         ]
 
@@ -334,6 +397,26 @@ class StudyCase(models.Model):
         return f"case {self.token}"
 
 
+class CasePair(models.Model):
+    """A synthetic case and a real case of its rhythm, shown side by side in a
+    paired study; drawn at launch with the study's seed. Each case is in one
+    pair at most."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="pairs")
+    real = models.OneToOneField(
+        StudyCase, on_delete=models.PROTECT, related_name="pair_as_real"
+    )
+    synthetic = models.OneToOneField(
+        StudyCase, on_delete=models.PROTECT, related_name="pair_as_synthetic"
+    )
+
+    class Meta:
+        ordering = ["study", "pk"]
+
+    def __str__(self) -> str:
+        return f"pair of {self.synthetic} and {self.real}"
+
+
 class Participation(models.Model):
     """A reader in a study, with the seed that drew their order of cases."""
 
@@ -380,6 +463,32 @@ class Assignment(models.Model):
     served_at = models.DateTimeField(
         null=True, blank=True, help_text="When the case page was last served."
     )
+    pair = models.ForeignKey(
+        CasePair,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="assignments",
+        help_text="Paired studies: the pair shown (the case is its synthetic one).",
+    )
+    real_side = models.CharField(
+        max_length=8,
+        choices=Side.choices,
+        blank=True,
+        help_text="Paired studies: where the real ECG is drawn, drawn at random "
+        "from the reader's seed.",
+    )
+    sheet_served_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Time-limited studies: when the sheet was sent; it is never "
+        "sent again.",
+    )
+    exposure_ms = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Time-limited studies: how long the sheet was to be shown.",
+    )
 
     class Meta:
         ordering = ["participation", "position"]
@@ -394,6 +503,11 @@ class Assignment(models.Model):
             ),
             models.CheckConstraint(
                 condition=models.Q(round__in=[1, 2]), name="studies_assignment_round"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(pair__isnull=True, real_side="")
+                | models.Q(pair__isnull=False, real_side__in=Side.values),
+                name="studies_assignment_pair_side",
             ),
         ]
 
@@ -427,6 +541,18 @@ class Judgment(models.Model):
         help_text="How the sheet was shown when the answer was given: layout, "
         "gain, zoom and whether calipers were used (an allow-listed subset of what "
         "the page reported).",
+    )
+    choice = models.CharField(
+        "which one is real",
+        max_length=8,
+        choices=Side.choices,
+        blank=True,
+        help_text="Paired studies: the side the reader chose as real.",
+    )
+    exposure_ms = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Time-limited studies: how long the sheet was shown.",
     )
     served_at = models.DateTimeField(null=True, blank=True)
     submitted_at = models.DateTimeField()

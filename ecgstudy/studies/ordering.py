@@ -67,3 +67,55 @@ def longest_run(labels: Sequence[Hashable]) -> int:
         previous = label
         longest = max(longest, current)
     return longest
+
+
+SIDES = ("left", "right")
+
+
+def pair_up(
+    real: dict[str, Sequence[Case]], synthetic: dict[str, Sequence[Case]], *, seed: int
+) -> list[tuple[Case, Case]]:
+    """(real, synthetic) pairs of one label: each synthetic case with a real case
+    of its label drawn at random, each case in one pair.
+
+    Raises ValueError naming every label whose real and synthetic cases differ in
+    number, as "AF: 3 synthetic, 2 real".
+    """
+    shortages = [
+        f"{label}: {len(synthetic.get(label, ()))} synthetic, "
+        f"{len(real.get(label, ()))} real"
+        for label in sorted(set(real) | set(synthetic))
+        if len(real.get(label, ())) != len(synthetic.get(label, ()))
+    ]
+    if shortages:
+        raise ValueError("; ".join(shortages))
+    rng = random.Random(seed)
+    pairs = []
+    for label in sorted(synthetic):
+        partners = list(real[label])
+        rng.shuffle(partners)
+        pairs += list(zip(partners, synthetic[label], strict=True))
+    return pairs
+
+
+def pair_sides(n: int, *, seed: int) -> list[str]:
+    """The side of the real ECG on each of n pages: a fair coin per page, drawn
+    from the reader's seed on a stream of its own, so that the order of cases
+    and the sides are independent."""
+    rng = random.Random(f"sides:{seed}")
+    return [rng.choice(SIDES) for _ in range(n)]
+
+
+def staircase_next(
+    exposure_ms: int, *, correct: bool, factor: float, low: int, high: int
+) -> int:
+    """The exposure after an answer: one down after a correct answer, one up after
+    a wrong one, in steps of ``factor`` and within [low, high].
+
+    One-down one-up converges on the exposure answered correctly half the time
+    (Levitt 1971), which for a real-or-synthetic choice is chance.
+    """
+    if factor <= 1:
+        raise ValueError(f"the step factor must be above 1, not {factor}")
+    following = exposure_ms / factor if correct else exposure_ms * factor
+    return int(min(max(round(following), low), high))

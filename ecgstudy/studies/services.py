@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import random
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -20,8 +20,12 @@ from ecgstudy.pool.render import DURATION_S
 from ecgstudy.pool.selectors import record_sheet_svg, record_signal
 from ecgstudy.pool.similarity import near_duplicate_guard
 from ecgstudy.studies.models import (
+    MAX_EXPOSURE_MS,
+    MIN_EXPOSURE_MS,
     Assignment,
     BlindingAudit,
+    CasePair,
+    Design,
     Invitation,
     Judgment,
     Participation,
@@ -29,10 +33,15 @@ from ecgstudy.studies.models import (
     Study,
     StudyCase,
 )
-from ecgstudy.studies.ordering import reading_order
+from ecgstudy.studies.ordering import (
+    pair_sides,
+    pair_up,
+    reading_order,
+)
 from ecgstudy.studies.selectors import (
     CaseCounter,
     assignments_to_read,
+    next_exposure_ms,
     quota_records,
     quota_source_text,
     study_candidate_records,
@@ -194,10 +203,51 @@ def invitation_accept(*, token: str, password: str):
 # Studies -------------------------------------------------------------------------
 
 
+def design_problems(values: dict) -> dict[str, str]:
+    """What is wrong with a study's design settings, by field; empty when nothing.
+
+    ``values`` holds the study's fields by name (a form's cleaned data or a
+    study's ``__dict__``); a missing one is not checked.
+    """
+    problems = {}
+    design = values.get("design")
+    bounds = f"{MIN_EXPOSURE_MS}-{MAX_EXPOSURE_MS} ms"
+    for name in ("exposure_ms", "exposure_min_ms", "exposure_max_ms"):
+        value = values.get(name)
+        if value is not None and not MIN_EXPOSURE_MS <= value <= MAX_EXPOSURE_MS:
+            problems[name] = f"Give an exposure of {bounds}, not {value} ms."
+    if values.get("staircase"):
+        low, start, high = (
+            values.get("exposure_min_ms"),
+            values.get("exposure_ms"),
+            values.get("exposure_max_ms"),
+        )
+        step = values.get("exposure_step")
+        if design != Design.TIMED:
+            problems["staircase"] = "The staircase is for the time-limited design."
+        elif not values.get("ask_origin", True):
+            problems["staircase"] = (
+                "The staircase follows the real-or-synthetic answer: ask it."
+            )
+        elif None not in (low, start, high) and not low <= start <= high:
+            problems["exposure_ms"] = (
+                f"The first exposure ({start} ms) must lie between the shortest "
+                f"({low} ms) and the longest ({high} ms)."
+            )
+        if step is not None and not step > 1:
+            problems["exposure_step"] = f"Give a factor above 1, not {step}."
+    if design == Design.PAIRED_2AFC and values.get("practice_cases"):
+        problems["practice_cases"] = (
+            "The paired design has no practice cases yet: set 0."
+        )
+    return problems
+
+
 @dataclass(frozen=True)
 class _Draw:
     counted: list[int]  # record ids
     practice: list[int]
+    pairs: list[tuple[int, int]] = field(default_factory=list)  # (real, synthetic)
 
 
 def _draw_cases(study: Study) -> _Draw:
@@ -299,12 +349,38 @@ def _check_launch(study: Study) -> tuple[list[str], _Draw | None]:
         problems.append("every question is switched off")
     if study.ask_diagnosis and not study.diagnosis_options:
         problems.append("the diagnosis question has no options")
+    problems.extend(design_problems(vars(study)).values())
     try:
         draw = _draw_cases(study)
     except ValidationError as exc:
         problems.extend(exc.messages)
         draw = None
+    if draw is not None and study.design == Design.PAIRED_2AFC:
+        try:
+            draw = replace(draw, pairs=_draw_pairs(study, draw.counted))
+        except ValidationError as exc:
+            problems.extend(exc.messages)
     return problems, draw
+
+
+def _draw_pairs(study: Study, record_ids: list[int]) -> list[tuple[int, int]]:
+    """Pair each drawn synthetic ECG with a drawn real ECG of its rhythm, with the
+    study's seed; ValidationError naming each rhythm that does not pair up."""
+    real: dict[str, list[int]] = {}
+    synthetic: dict[str, list[int]] = {}
+    records = EcgRecord.objects.filter(pk__in=record_ids).order_by("pk")
+    for pk, origin, rhythm in records.values_list("pk", "origin", "rhythm"):
+        (synthetic if origin == Origin.SYNTHETIC else real).setdefault(
+            rhythm, []
+        ).append(pk)
+    try:
+        return pair_up(real, synthetic, seed=study.seed)
+    except ValueError as exc:
+        raise ValidationError(
+            "the paired design shows each synthetic case beside a real case of its "
+            f"rhythm, but the case mix does not pair up ({exc}): give each rhythm "
+            "as many real as synthetic cases"
+        ) from None
 
 
 def study_launch_problems(*, study: Study) -> list[str]:
@@ -332,6 +408,14 @@ def study_launch(*, study: Study) -> Study:
                 for pk in draw.practice
             ]
         )
+        if draw.pairs:
+            case_of = dict(study.cases.values_list("record_id", "pk"))
+            CasePair.objects.bulk_create(
+                CasePair(
+                    study=study, real_id=case_of[real], synthetic_id=case_of[synthetic]
+                )
+                for real, synthetic in draw.pairs
+            )
         study.status = Study.Status.LAUNCHED
         study.launched_at = timezone.now()
         study.save(update_fields=["status", "launched_at"])
@@ -351,8 +435,15 @@ def study_close(*, study: Study) -> Study:
 
 
 def _assign(participation: Participation) -> None:
-    """Store the reader's order of the study's cases, drawn from their seed."""
+    """Store the reader's order of the study's cases, drawn from their seed.
+
+    In a paired study the order is of the pairs, and the side of each pair's
+    real ECG is drawn from the same seed on a stream of its own.
+    """
     study = participation.study
+    if study.design == Design.PAIRED_2AFC:
+        _assign_pairs(participation)
+        return
     cases = list(study.cases.order_by("pk"))
     order = reading_order(
         [case.pk for case in cases if not case.practice],
@@ -369,6 +460,30 @@ def _assign(participation: Participation) -> None:
             token=new_token(),
         )
         for position, (case_pk, round_) in enumerate(order)
+    )
+
+
+def _assign_pairs(participation: Participation) -> None:
+    pairs = {pair.pk: pair for pair in participation.study.pairs.order_by("pk")}
+    order = reading_order(
+        list(pairs),
+        seed=participation.seed,
+        repeat_fraction=participation.study.repeat_fraction,
+    )
+    sides = pair_sides(len(order), seed=participation.seed)
+    Assignment.objects.bulk_create(
+        Assignment(
+            participation=participation,
+            case_id=pairs[pair_pk].synthetic_id,
+            pair_id=pair_pk,
+            real_side=side,
+            round=round_,
+            position=position,
+            token=new_token(),
+        )
+        for position, ((pair_pk, round_), side) in enumerate(
+            zip(order, sides, strict=True)
+        )
     )
 
 
@@ -403,11 +518,29 @@ def assignment_serve(*, assignment: Assignment, now: datetime | None = None) -> 
     )
 
 
+def assignment_expose(
+    *, assignment: Assignment, now: datetime | None = None
+) -> int | None:
+    """Time-limited studies: claim the one sending of the case's sheet.
+
+    Returns the exposure in ms for the page that sends the sheet, decided now
+    (fixed, or the reader's staircase) and stored on the assignment; None when
+    the sheet was sent before (a reload, a second tab, a refused answer), and the
+    page then shows the questions alone. Two requests at once: one wins.
+    """
+    exposure = next_exposure_ms(participation=assignment.participation)
+    claimed = Assignment.objects.filter(
+        pk=assignment.pk, sheet_served_at__isnull=True, judgment__isnull=True
+    ).update(sheet_served_at=now or timezone.now(), exposure_ms=exposure)
+    return exposure if claimed else None
+
+
 @dataclass(frozen=True)
 class Answers:
     """Cleaned answers; a question that is switched off has its empty value."""
 
     origin: str = ""
+    choice: str = ""  # paired studies: the side chosen as real
     confidence: int | None = None
     diagnosis: tuple[str, ...] = ()
     quality: str = ""
@@ -442,6 +575,8 @@ def judgment_submit(
         judgment = Judgment.objects.create(
             assignment=locked,
             origin=answers.origin,
+            choice=answers.choice,
+            exposure_ms=locked.exposure_ms if locked.sheet_served_at else None,
             confidence=answers.confidence,
             diagnosis=list(answers.diagnosis),
             quality=answers.quality,

@@ -17,9 +17,16 @@ from django.views.generic import FormView, TemplateView, View
 
 from ecgstudy.pool.services import record_sheet_ensure
 from ecgstudy.studies.forms import JudgmentForm
-from ecgstudy.studies.pages import CASE_TEMPLATE, case_page_context, record_waveform
+from ecgstudy.studies.models import Design, Side
+from ecgstudy.studies.pages import (
+    CASE_TEMPLATE,
+    case_page_context,
+    page_sheet,
+    record_waveform,
+)
 from ecgstudy.studies.selectors import (
     assignment_answered,
+    assignment_records,
     case_counter,
     next_assignment,
     participation_feedback,
@@ -31,6 +38,7 @@ from ecgstudy.studies.selectors import (
     study_ratio,
 )
 from ecgstudy.studies.services import (
+    assignment_expose,
     assignment_serve,
     invitation_accept,
     invitation_usable,
@@ -102,8 +110,13 @@ class ContinueView(_ParticipationMixin, View):
 
 @method_decorator(never_cache, name="dispatch")
 class CaseView(LoginRequiredMixin, TemplateView):
-    """One case: the sheet and the questions. Every case page of a study has the
-    same bytes apart from the sheet, the token and the counter."""
+    """One case: the sheet (a paired study's two) and the questions. Every case
+    page of a study has the same bytes apart from the sheets, the token, the
+    counter and a staircase's exposure.
+
+    A time-limited study sends the sheet once: the first GET of the case claims
+    it (``assignment_expose``); every later page of the case has the questions
+    alone."""
 
     template_name = CASE_TEMPLATE
 
@@ -124,9 +137,20 @@ class CaseView(LoginRequiredMixin, TemplateView):
         return upcoming is not None and upcoming.pk == self.assignment.pk
 
     def _sheet(self) -> bool:
-        """Read the case's sheet; False if its files are gone and the case skipped."""
-        self.sheet = record_sheet_ensure(record=self.assignment.case.record)
-        return self.sheet is not None
+        """Read the page's sheets; False if files of one are gone and the case
+        skipped."""
+        self.records = assignment_records(assignment=self.assignment)
+        self.sheets = [record_sheet_ensure(record=r) for r in self.records]
+        self.exposure_ms = None
+        return all(sheet is not None for sheet in self.sheets)
+
+    def _expose(self) -> None:
+        """Time-limited studies: send the sheet only on the page that claims it."""
+        if self.study.design != Design.TIMED:
+            return
+        self.exposure_ms = assignment_expose(assignment=self.assignment)
+        if self.exposure_ms is None:
+            self.records, self.sheets = [], []
 
     def _refused_key(self) -> str:
         return f"case-refused:{self.assignment.token}"
@@ -147,6 +171,7 @@ class CaseView(LoginRequiredMixin, TemplateView):
                 data.setlist(name, values)
             form = JudgmentForm(data, study=self.study)
             form.is_valid()
+        self._expose()
         return self.render_to_response(self.get_context_data(form=form))
 
     def post(self, request, *args, **kwargs):
@@ -170,6 +195,7 @@ class CaseView(LoginRequiredMixin, TemplateView):
             # Only a script sends these: refuse them outright, nothing written.
             if not self._sheet():
                 return self._continue()
+            self._expose()
             return self.render_to_response(self.get_context_data(form=form), status=400)
         if not form.is_valid():
             # Post/Redirect/Get: the page with the reasons is served by a GET, so
@@ -189,15 +215,26 @@ class CaseView(LoginRequiredMixin, TemplateView):
         return self._continue()
 
     def get_context_data(self, *, form, **kwargs):
+        paired = self.assignment.pair_id is not None
+        sheets = [
+            page_sheet(
+                sheet,
+                record_waveform(record=record),
+                record.fs,
+                side=side if paired else "",
+            )
+            for sheet, record, side in zip(
+                self.sheets, self.records, Side.values, strict=False
+            )
+        ]
         return super().get_context_data(
             **case_page_context(
                 study=self.study,
                 token=self.assignment.token,
                 counter=case_counter(assignment=self.assignment),
-                sheet=self.sheet,
                 form=form,
-                waveform=record_waveform(record=self.assignment.case.record),
-                fs=self.assignment.case.record.fs,
+                sheets=sheets,
+                exposure_ms=self.exposure_ms,
             ),
             **kwargs,
         )

@@ -6,6 +6,48 @@
   var form = document.getElementById("answer-form");
   if (!form) return;
 
+  // Time-limited studies: once its exposure is over the sheet leaves the page
+  // (the viewer and its waveform are removed, not hidden); the server never
+  // sends it again. The clock starts when the page is first painted, so a slow
+  // paint of a large sheet does not eat into the exposure; where paint timing is
+  // missing, or the page is hidden and never painted, from two frames on, and
+  // at the latest a second past the exposure.
+  var exposed = document.querySelector(".case-sheet[data-exposure-ms]");
+  if (exposed) {
+    var exposureMs = parseInt(exposed.getAttribute("data-exposure-ms"), 10);
+    var started = false;
+    var endExposure = function () {
+      var viewer = exposed.querySelector(".ecg-viewer");
+      if (viewer) viewer.remove();
+      var over = exposed.querySelector(".exposure-over");
+      if (over) over.hidden = false;
+      exposed.classList.add("exposure-done");
+    };
+    var countFrom = function (paintedAt) {
+      if (started) return;
+      started = true;
+      var left = exposureMs - (performance.now() - paintedAt);
+      window.setTimeout(endExposure, Math.max(0, left));
+    };
+    var paintTiming = window.PerformanceObserver &&
+      (PerformanceObserver.supportedEntryTypes || []).indexOf("paint") >= 0;
+    if (paintTiming) {
+      new PerformanceObserver(function (list, observer) {
+        list.getEntries().forEach(function (entry) {
+          if (entry.name === "first-contentful-paint") {
+            observer.disconnect();
+            countFrom(entry.startTime);
+          }
+        });
+      }).observe({ type: "paint", buffered: true });
+      window.setTimeout(endExposure, exposureMs + 1000);
+    } else {
+      window.requestAnimationFrame(function () {
+        window.requestAnimationFrame(function () { countFrom(performance.now()); });
+      });
+    }
+  }
+
   function typing(target) {
     var tag = target && target.tagName;
     return tag === "TEXTAREA" || tag === "SELECT" || (target && target.isContentEditable) ||
