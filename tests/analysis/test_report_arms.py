@@ -4,6 +4,7 @@ per arm, their differences, and the MRMC table, on screen and in the JSON."""
 import csv
 import io
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -52,7 +53,11 @@ ARMS = [REAL, THEIRS, OURS]  # real arms first, then generators by label
 # from these alone.
 CALLED_SYNTHETIC = {REAL: 1, OURS: 4, THEIRS: 2}
 MISDIAGNOSED = {REAL: 1, OURS: 1, THEIRS: 2}
-SSSD_ECG = Path(__file__).resolve().parents[3] / "shared" / "anchors" / "sssd-ecg"
+# SSSD-ECG's published samples sit beside the shared real ECGs.
+SSSD_ECG = Path(
+    os.environ.get("ECG_DATA_DIR")
+    or Path(__file__).resolve().parents[3] / "shared" / "ecg"
+).parent.joinpath("anchors", "sssd-ecg")
 
 
 def make_arms_pool() -> None:
@@ -409,7 +414,14 @@ def test_a_three_arm_study_read_in_the_browser_shows_its_arms_in_the_report(
     not (SSSD_ECG / "metadata_results.csv").is_file(),
     reason=f"SSSD-ECG's published samples are not at {SSSD_ECG}",
 )
-def test_the_demo_study_with_arms_launches_real_our_checkpoint_and_sssd_ecg(pool):
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.browser
+def test_the_demo_study_with_arms_is_read_in_the_browser_and_reported_per_arm(
+    pool, browser, live_server, output_dir
+):
+    """The three-arm demo (real, our checkpoint, SSSD-ECG's published samples
+    imported by the command) launches, a reader answers it in Chromium, and the
+    report shows each arm, their differences and the MRMC table."""
     out = io.StringIO()
     call_command(
         "create_demo_study", "--arms", per_group=2, sssd_dir=SSSD_ECG, stdout=out
@@ -417,12 +429,51 @@ def test_the_demo_study_with_arms_launches_real_our_checkpoint_and_sssd_ecg(pool
     study = Study.objects.get(name=ARMS_NAME)
     assert study.status == Study.Status.LAUNCHED
     checkpoint = SyntheticSource.objects.get(kind=SyntheticSource.Kind.CHECKPOINT)
-    assert set(study_case_arms(study=study).values()) == {
+    arms = study_case_arms(study=study)
+    assert set(arms.values()) == {
         "real",
         f"synthetic: {checkpoint.label}",
         "synthetic: SSSD-ECG 2023",
     }
     assert "imported" in out.getvalue() and "reader1" in out.getvalue()
+
+    browser_reader, other = study.participations.order_by("pk")
+    for n, assignment in enumerate(other.assignments.order_by("position")):
+        judgment_submit(
+            assignment=assignment,
+            answers=Answers(
+                origin="synthetic" if n % 2 else "real",
+                confidence=1 + n % 5,
+                diagnosis=("SR",),
+                quality="good",
+            ),
+        )
+    user = browser_reader.reader.user
+    user.set_password(READER_PASSWORD)
+    user.save()
+    page = browser.new_page(viewport={"width": 1366, "height": 768})
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    sign_in(page, live_server.url + reverse("login"), user.username, READER_PASSWORD)
+    page.click("text=Start")
+    page.click("a.button.primary")
+    for assignment in browser_reader.assignments.order_by("position"):
+        page.wait_for_selector(".case-progress")
+        synthetic = arms[assignment.case_id].startswith("synthetic")
+        answer_with_keys(page, "s" if synthetic else "r", "n")
+    page.wait_for_selector("text=Thank you")
+    assert not errors
+
+    researcher = UserFactory(username="researcher", is_staff=True)
+    researcher.groups.add(Group.objects.get(name="Researchers"))
+    admin = browser.new_page(viewport={"width": 1400, "height": 1000})
+    sign_in(admin, f"{live_server.url}/admin/", "researcher", READER_PASSWORD)
+    admin.goto(live_server.url + reverse("admin:studies_study_report", args=[study.pk]))
+    per_arm = admin.inner_text("#arms table.arms-table")
+    assert "SSSD-ECG 2023" in per_arm and checkpoint.label in per_arm
+    assert admin.inner_text("#arms table.arms-pairwise").count("synthetic:") >= 2
+    assert "AUC of the confidence-rated answer per arm" in admin.inner_text("#mrmc")
+    admin.screenshot(path=str(output_dir / "report_demo_arms.png"), full_page=True)
 
 
 def test_the_demo_study_with_arms_leaves_out_sssd_ecg_if_its_folder_is_absent(
