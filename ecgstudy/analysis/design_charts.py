@@ -164,6 +164,11 @@ def timed_sections(design: dict) -> list[Section]:
     return sections
 
 
+def _counted_exposure(row: dict) -> str:
+    exposures = row["staircase"]["counted_exposures_ms"]
+    return ", ".join(num(value, 0) for value in exposures) or "-"
+
+
 def _staircase_section(design: dict) -> Section:
     figure = go.Figure()
     for row in design["per_reader"]:
@@ -182,7 +187,7 @@ def _staircase_section(design: dict) -> Section:
         figure.add_hline(
             y=design["threshold_ms"], line_dash="dot", annotation_text="threshold"
         )
-    figure.update_xaxes(title="trial")
+    figure.update_xaxes(title="practice trial")
     figure.update_yaxes(title="exposure (ms)", type="log")
     rows = [
         [
@@ -190,7 +195,8 @@ def _staircase_section(design: dict) -> Section:
             str(row["staircase"]["trials"]),
             str(row["staircase"]["reversals"]),
             num(row["staircase"]["threshold_ms"], 0),
-            num(row["staircase"]["final_ms"], 0),
+            _counted_exposure(row),
+            _share(row["overall"]) if row["overall"]["n"] else "-",
         ]
         for row in design["per_reader"]
     ]
@@ -201,6 +207,7 @@ def _staircase_section(design: dict) -> Section:
             "-",
             num(design.get("threshold_ms"), 0),
             f"{design.get('readers_with_threshold', 0)} readers with a threshold",
+            _share(design["pooled"]) if design["pooled"]["n"] else "-",
         ]
     )
     return Section(
@@ -209,19 +216,31 @@ def _staircase_section(design: dict) -> Section:
         chart=_figure_html(figure, height=340),
         tables=[
             (
-                "Threshold per reader (ms)",
+                "Threshold per reader (ms) and accuracy at the calibrated exposure",
                 Table(
-                    ["reader", "trials", "reversals", "threshold", "last exposure"],
+                    [
+                        "reader",
+                        "practice trials",
+                        "reversals",
+                        "threshold",
+                        "counted cases shown at",
+                        "counted correct",
+                    ],
                     rows,
                 ),
             )
         ],
-        note="One down after a correct answer, one up after a wrong one, in "
-        "steps of the study's factor: the staircase settles where half the answers "
-        "are right, which for real-or-synthetic is chance. A reader's threshold is "
-        "the geometric mean of the exposures at the last six reversals (at least "
-        "two needed); the pooled threshold is the geometric mean of the readers' "
-        "thresholds. Circles: correct; crosses: wrong.",
+        note="The staircase moves on practice cases only, whose answer the "
+        "practice page shows anyway: one down after a correct answer, one up after "
+        "a wrong one, in steps of the study's factor, so it settles where half the "
+        "answers are right, which for real-or-synthetic is chance. On counted "
+        "cases it would tell readers through the next exposure whether they were "
+        "right; instead each reader's counted cases are all shown at the exposure "
+        "their practice reached, and the last column is the accuracy there. A "
+        "reader's threshold is the geometric mean of the exposures at the last six "
+        "practice reversals (at least two needed); the pooled threshold is the "
+        "geometric mean of the readers' thresholds. Circles: correct; crosses: "
+        "wrong.",
     )
 
 

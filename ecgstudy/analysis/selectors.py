@@ -197,19 +197,21 @@ def study_table(*, study: Study) -> tuple[StudyTable, StudyInfo]:
 
 def study_design_table(*, study: Study) -> DesignTable | None:
     """A paired or time-limited study's counted first readings for
-    ``analysis.designs``; None for a study of one ECG at a time."""
+    ``analysis.designs``, and with the staircase the practice trials it adapted
+    on; None for a study of one ECG at a time."""
     if study.design not in (Design.PAIRED_2AFC, Design.TIMED):
         return None
+    staircase = study.design == Design.TIMED and study.staircase
     names = reader_pseudonyms(study=study)
     judgments = (
         Judgment.objects.filter(
-            assignment__participation__study=study,
-            assignment__case__practice=False,
-            assignment__round=1,
+            assignment__participation__study=study, assignment__round=1
         )
         .select_related("assignment__case__record")
         .order_by("assignment__participation_id", "assignment__position")
     )
+    if not staircase:
+        judgments = judgments.filter(assignment__case__practice=False)
     if study.design == Design.PAIRED_2AFC:
         judgments = judgments.exclude(choice="")
     else:
@@ -228,17 +230,19 @@ def study_design_table(*, study: Study) -> DesignTable | None:
                 assignment.position,
                 correct,
                 np.nan if judgment.exposure_ms is None else judgment.exposure_ms,
+                assignment.case.practice,
             )
         )
-    reader, item, position, correct, exposure = (
-        zip(*rows, strict=True) if rows else ([],) * 5
+    reader, item, position, correct, exposure, practice = (
+        zip(*rows, strict=True) if rows else ([],) * 6
     )
     return DesignTable(
         design=study.design,
-        staircase=study.design == Design.TIMED and study.staircase,
+        staircase=staircase,
         reader=np.array(reader, dtype=str),
         item=np.array(item, dtype=str),
         position=np.array(position, dtype=int),
         correct=np.array(correct, dtype=bool),
         exposure_ms=np.array(exposure, dtype=float),
+        practice=np.array(practice, dtype=bool),
     )

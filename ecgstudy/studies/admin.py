@@ -145,7 +145,7 @@ class StudyAdmin(admin.ModelAdmin):
                 "fields": DESIGN_FIELDS,
                 "description": "One ECG per page; or a real and a synthetic ECG of "
                 "one rhythm side by side (which is real?); or one ECG shown for a "
-                "set time, fixed or following each reader's staircase.",
+                "set time, fixed or set by each reader's practice staircase.",
             },
         ),
         (

@@ -24,8 +24,10 @@ from ecgstudy.studies.services import Answers, design_problems
 
 MALFORMED = "malformed"  # the code of errors no case page can cause
 
-MAX_COMMENT_CHARS = 2000
-MAX_DISPLAY_CHARS = 500
+MAX_COMMENT_CHARS = 2000  # the textarea's maxlength; longer is a script's
+MAX_DISPLAY_CHARS = 500  # longer display settings are ignored
+MAX_DISPLAY_POST_CHARS = 2000  # longer than any viewer sends: a script's, refused
+MAX_CHOICE_CHARS = 100  # a refused answer's choice values kept for its page
 GAINS_MM_MV = (5, 10, 20)
 MAX_ZOOM = 8
 QUESTION_FIELDS = (
@@ -235,6 +237,14 @@ class QuestionRow:
     text: str = ""
 
 
+class AnswerTextField(forms.CharField):
+    """Text as its textarea counted it: a browser sends each line break as CRLF,
+    but the textarea's maxlength counts it as one character."""
+
+    def to_python(self, value):
+        return super().to_python(value).replace("\r\n", "\n")
+
+
 class JudgmentForm(forms.Form):
     """The answers to one case; only the study's questions, each within its choices."""
 
@@ -251,14 +261,17 @@ class JudgmentForm(forms.Form):
             elif question.kind == "radio":
                 field = forms.ChoiceField(choices=choices)
             else:
-                field = forms.CharField(
+                field = AnswerTextField(
                     required=False, max_length=MAX_COMMENT_CHARS, strip=True
                 )
             field.error_messages["required"] = "Please answer this question."
             self.fields[question.name] = field
         # Filled in by the viewer on submit; never required, never an error.
         self.fields["display"] = forms.CharField(
-            required=False, widget=forms.HiddenInput, strip=True
+            required=False,
+            max_length=MAX_DISPLAY_POST_CHARS,
+            widget=forms.HiddenInput,
+            strip=True,
         )
 
     def clean_display(self) -> dict:
@@ -287,14 +300,33 @@ class JudgmentForm(forms.Form):
 
     def is_malformed(self) -> bool:
         """Whether the errors are ones no case page can cause (a question the study
-        does not ask, an answer given twice, a value not offered): a script's, not
-        a reader's, refused outright rather than shown again."""
-        codes = {MALFORMED, "invalid_choice"}
+        does not ask, an answer given twice, a value not offered, text longer than
+        the page lets one type): a script's, not a reader's, refused outright
+        rather than shown again."""
+        codes = {MALFORMED, "invalid_choice", "max_length"}
         return any(
             error.code in codes
             for errors in self.errors.as_data().values()
             for error in errors
         )
+
+    def refused_data(self) -> dict[str, list[str]]:
+        """The posted answers to show again after a refusal, bounded whatever was
+        sent: the form's own fields only, as many values as the field takes, each
+        cut to its limit."""
+        kept = {}
+        for name, field in self.fields.items():
+            values = self.data.getlist(name)
+            if not values:
+                continue
+            taken = (
+                len(field.choices)
+                if isinstance(field, forms.MultipleChoiceField)
+                else 1
+            )
+            limit = getattr(field, "max_length", None) or MAX_CHOICE_CHARS
+            kept[name] = [str(value)[:limit] for value in values[:taken]]
+        return kept
 
     def rows(self) -> list[QuestionRow]:
         rows = []

@@ -26,7 +26,9 @@ MAX_EXPOSURE_MS = 60_000
 
 
 def random_seed() -> int:
-    return secrets.randbelow(2**31)
+    """A seed no one can search: a reader who sees where repeats fall in their
+    order could test every 31-bit seed offline and so learn the whole order."""
+    return secrets.randbits(62)  # fits BigIntegerField
 
 
 def default_diagnoses() -> list[list[str]]:
@@ -187,14 +189,17 @@ class Study(models.Model):
         "exposure (ms)",
         default=1000,
         help_text="Time-limited design: how long each sheet is shown; with the "
-        "staircase, the exposure of every reader's first case.",
+        "staircase, the exposure of every reader's first practice case.",
     )
     staircase = models.BooleanField(
         "adaptive staircase",
         default=False,
-        help_text="Time-limited design: after a correct real-or-synthetic answer the "
-        "next exposure is divided by the step factor, after a wrong one multiplied "
-        "by it, within the bounds below (as in HYPE, Zhou et al. 2019).",
+        help_text="Time-limited design: adapts on practice cases only (at least 6): "
+        "after a correct real-or-synthetic answer the next exposure is divided by "
+        "the step factor, after a wrong one multiplied by it, within the bounds "
+        "below (as in HYPE, Zhou et al. 2019). Every counted case is then shown "
+        "at the exposure the reader's practice reached: a staircase on counted "
+        "cases would tell readers whether they were right.",
     )
     exposure_min_ms = models.PositiveIntegerField("shortest exposure (ms)", default=100)
     exposure_max_ms = models.PositiveIntegerField("longest exposure (ms)", default=5000)

@@ -12,6 +12,7 @@ from ecgstudy.pool.selectors import drawable_records
 from ecgstudy.studies.models import (
     Assignment,
     CaseQuota,
+    Design,
     Judgment,
     Participation,
     Side,
@@ -139,17 +140,27 @@ def assignment_records(*, assignment: Assignment) -> list[EcgRecord]:
     return [real, synthetic] if assignment.real_side == Side.LEFT else [synthetic, real]
 
 
-def next_exposure_ms(*, participation: Participation) -> int:
-    """The exposure of the reader's next sheet: the study's, or with the staircase
-    the last answered sheet's exposure moved one step by that answer (practice
-    and repeats included: every answer is a step of the reader's staircase)."""
-    study = participation.study
-    if not study.staircase:
+def next_exposure_ms(*, assignment: Assignment) -> int:
+    """The exposure of an assignment's sheet: the study's, or with the staircase
+    the exposure the reader's practice staircase has reached.
+
+    Only practice answers move the staircase (the practice page reveals their
+    truth anyway): the last answered practice sheet's exposure, one step down if
+    that answer was right, up if wrong. Counted answers never move it, so every
+    counted sheet of a reader is shown for the same exposure and nothing about a
+    counted answer reaches the reader through the next page.
+    """
+    study = assignment.participation.study
+    if study.design != Design.TIMED or not study.staircase:
         return study.exposure_ms
     last = (
         Judgment.objects.filter(
-            assignment__participation=participation, exposure_ms__isnull=False
+            assignment__participation=assignment.participation,
+            assignment__case__practice=True,
+            assignment__pair__isnull=True,
+            exposure_ms__isnull=False,
         )
+        .exclude(origin="")
         .select_related("assignment__case__record")
         .order_by("-assignment__position")
         .first()
@@ -206,18 +217,28 @@ def assignment_answered(*, assignment: Assignment) -> bool:
 
 @dataclass(frozen=True)
 class PracticeReveal:
-    """The truth of a practice case, shown to the reader after their answer."""
+    """The truth of a practice case, shown to the reader after their answer.
+
+    The pool's normalised rhythm and normal flag only, never the record's own
+    labels: a real dataset's wording (and the generator's codes) would teach
+    readers a vocabulary that tells the sources apart and would name datasets.
+    """
 
     origin: str  # "real" or "synthetic"
     rhythm: str  # the rhythm's display name
-    labels: tuple[str, ...]
+    normal: bool | None  # None where the source says nothing
     judgment: Judgment
 
 
 def practice_reveal(*, assignment: Assignment) -> PracticeReveal | None:
     """The truth of an answered practice case; None for any other case, so that
-    nothing about a counted case can ever be revealed."""
-    if not assignment.case.practice:
+    nothing about a counted case can ever be revealed.
+
+    None for a paired page too: the paired design has no practice cases
+    (``services.design_problems`` refuses them), and a pair's truth is a side,
+    not the origin of ``assignment.case``'s ECG alone.
+    """
+    if not assignment.case.practice or assignment.pair_id is not None:
         return None
     judgment = Judgment.objects.filter(assignment=assignment).first()
     if judgment is None:
@@ -226,7 +247,7 @@ def practice_reveal(*, assignment: Assignment) -> PracticeReveal | None:
     return PracticeReveal(
         origin=record.origin,
         rhythm=record.get_rhythm_display(),
-        labels=tuple(str(label) for label in record.labels),
+        normal=record.normal,
         judgment=judgment,
     )
 

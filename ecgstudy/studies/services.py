@@ -48,6 +48,7 @@ from ecgstudy.studies.selectors import (
 )
 
 INVITATION_DAYS = 14
+MIN_STAIRCASE_PRACTICE = 6  # practice trials a reader's staircase adapts on
 AUDIT_MIN_PER_ORIGIN = 4  # two cases of each origin in each of two folds
 User = get_user_model()
 
@@ -236,6 +237,17 @@ def design_problems(values: dict) -> dict[str, str]:
             )
         if step is not None and not step > 1:
             problems["exposure_step"] = f"Give a factor above 1, not {step}."
+        practice = values.get("practice_cases")
+        if (
+            design == Design.TIMED
+            and practice is not None
+            and practice < MIN_STAIRCASE_PRACTICE
+        ):
+            problems["practice_cases"] = (
+                "The staircase adapts on practice cases only (on counted cases it "
+                "would tell readers whether they were right): give at least "
+                f"{MIN_STAIRCASE_PRACTICE} practice cases, not {practice}."
+            )
     if design == Design.PAIRED_2AFC and values.get("practice_cases"):
         problems["practice_cases"] = (
             "The paired design has no practice cases yet: set 0."
@@ -398,23 +410,28 @@ def study_launch(*, study: Study) -> Study:
         problems, draw = _check_launch(study)
         if problems:
             raise ValidationError(problems)
-        StudyCase.objects.bulk_create(
-            [
-                StudyCase(study=study, record_id=pk, token=new_token(), practice=False)
-                for pk in draw.counted
-            ]
-            + [
-                StudyCase(study=study, record_id=pk, token=new_token(), practice=True)
-                for pk in draw.practice
-            ]
-        )
+        # Cases are drawn row by row of the case mix (real rows first), so their
+        # ids would follow origin; readers' orders are shuffles of sorted ids, and
+        # a reader who recovered their seed would then know every origin. Created
+        # in an order no seed gives, ids carry nothing.
+        cases = [
+            StudyCase(study=study, record_id=pk, token=new_token(), practice=False)
+            for pk in draw.counted
+        ] + [
+            StudyCase(study=study, record_id=pk, token=new_token(), practice=True)
+            for pk in draw.practice
+        ]
+        secrets.SystemRandom().shuffle(cases)
+        StudyCase.objects.bulk_create(cases)
         if draw.pairs:
             case_of = dict(study.cases.values_list("record_id", "pk"))
+            pairs = list(draw.pairs)
+            secrets.SystemRandom().shuffle(pairs)
             CasePair.objects.bulk_create(
                 CasePair(
                     study=study, real_id=case_of[real], synthetic_id=case_of[synthetic]
                 )
-                for real, synthetic in draw.pairs
+                for real, synthetic in pairs
             )
         study.status = Study.Status.LAUNCHED
         study.launched_at = timezone.now()
@@ -524,11 +541,12 @@ def assignment_expose(
     """Time-limited studies: claim the one sending of the case's sheet.
 
     Returns the exposure in ms for the page that sends the sheet, decided now
-    (fixed, or the reader's staircase) and stored on the assignment; None when
-    the sheet was sent before (a reload, a second tab, a refused answer), and the
-    page then shows the questions alone. Two requests at once: one wins.
+    (fixed, or the reader's practice staircase) and stored on the assignment;
+    None when the sheet was sent before (a reload, a second tab, a refused
+    answer), and the page then shows the questions alone. Two requests at once:
+    one wins.
     """
-    exposure = next_exposure_ms(participation=assignment.participation)
+    exposure = next_exposure_ms(assignment=assignment)
     claimed = Assignment.objects.filter(
         pk=assignment.pk, sheet_served_at__isnull=True, judgment__isnull=True
     ).update(sheet_served_at=now or timezone.now(), exposure_ms=exposure)

@@ -200,11 +200,7 @@ class CaseView(LoginRequiredMixin, TemplateView):
         if not form.is_valid():
             # Post/Redirect/Get: the page with the reasons is served by a GET, so
             # Back or Reload never asks to send the form again.
-            request.session[self._refused_key()] = {
-                name: request.POST.getlist(name)
-                for name in request.POST
-                if name != "csrfmiddlewaretoken"
-            }
+            request.session[self._refused_key()] = form.refused_data()
             return redirect("studies:case", token=self.assignment.token)
         try:
             judgment_submit(assignment=self.assignment, answers=form.answers())

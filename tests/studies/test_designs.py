@@ -294,10 +294,9 @@ def test_timed_pages_are_the_same_bytes_but_sheet_token_and_counter(timed_readin
     assert {a.case.record.origin for a in assignments} == {"real", "synthetic"}
 
 
-def test_the_staircase_shortens_after_a_right_answer_and_lengthens_after_a_wrong(
-    client, pool
-):
-    study = study_launch(
+def staircase_study() -> Study:
+    """A staircase study of one reader: 6 practice cases, then 8 counted ones."""
+    return study_launch(
         study=make_study(
             per_group=2,
             readers=1,
@@ -307,25 +306,92 @@ def test_the_staircase_shortens_after_a_right_answer_and_lengthens_after_a_wrong
             exposure_min_ms=100,
             exposure_max_ms=800,
             exposure_step=2,
+            practice_cases=6,
             repeat_fraction=0,
         )
     )
+
+
+def read_staircase(client, study: Study, answer) -> list[tuple]:
+    """Read every case of the study's one reader, answering ``answer(assignment)``;
+    (practice, truth, exposure shown) of each case in reading order."""
     participation = study.participations.get()
     client.force_login(participation.reader.user)
-    right = [True, True, True, False, False, False, True, True]
     seen = []
-    for assignment, correct in zip(
-        participation.assignments.order_by("position"), right, strict=True
-    ):
+    for assignment in participation.assignments.order_by("position"):
         page = client.get(case_url(assignment)).content
-        seen.append(int(re.search(rb'data-exposure-ms="(\d+)"', page).group(1)))
+        exposure = int(re.search(rb'data-exposure-ms="(\d+)"', page).group(1))
         truth = assignment.case.record.origin
-        answer = truth if correct else ({"real", "synthetic"} - {truth}).pop()
-        client.post(case_url(assignment), TIMED_ANSWER | {"origin": answer})
-    # 400 -> 200 -> 100 -> 100 (the floor) -> 200 -> 400 -> 800 -> 400.
-    assert seen == [400, 200, 100, 100, 200, 400, 800, 400]
+        seen.append((assignment.case.practice, truth, exposure))
+        origin = answer(assignment)
+        response = client.post(case_url(assignment), TIMED_ANSWER | {"origin": origin})
+        assert response.status_code == 302
+    return seen
+
+
+def test_the_staircase_moves_on_practice_answers_and_sets_the_counted_exposure(
+    client, pool
+):
+    study = staircase_study()
+    right = iter([True, True, True, False, False, True])
+
+    def answer(assignment):
+        truth = assignment.case.record.origin
+        if not assignment.case.practice:
+            return truth
+        return truth if next(right) else ({"real", "synthetic"} - {truth}).pop()
+
+    seen = read_staircase(client, study, answer)
+    assert [practice for practice, _, _ in seen] == [True] * 6 + [False] * 8
+    # 400 -> 200 -> 100 -> 100 (the floor) -> 200 -> 400; then 200 after the last
+    # practice answer (right), for every counted case.
+    assert [exposure for _, _, exposure in seen] == [400, 200, 100, 100, 200, 400] + [
+        200
+    ] * 8
     stored = Judgment.objects.order_by("assignment__position")
-    assert [j.exposure_ms for j in stored] == seen
+    assert [j.exposure_ms for j in stored] == [exposure for _, _, exposure in seen]
+    design = study_report(study=study, n_boot=50, seed=0)["design"]
+    (row,) = design["per_reader"]
+    assert row["staircase"]["trials"] == 6
+    assert row["staircase"]["counted_exposures_ms"] == [200]
+    assert row["overall"]["n"] == 8 and row["overall"]["k"] == 8
+
+
+def test_a_reader_who_always_answers_real_learns_nothing_from_the_exposure(
+    client, pool
+):
+    """The attack: with a staircase on counted answers, answering "real" every time
+    made the next exposure shorter after a real case and longer after a synthetic
+    one, so the page told the reader each counted case's origin."""
+    study = staircase_study()
+    seen = read_staircase(client, study, lambda assignment: "real")
+    counted = [(truth, exposure) for practice, truth, exposure in seen if not practice]
+    assert {truth for truth, _ in counted} == {"real", "synthetic"}
+    exposures = [exposure for _, exposure in counted]
+    assert len(set(exposures)) == 1, counted
+    # And the same whatever the truth of the case before or of the case itself.
+    by_truth = {
+        truth: {e for t, e in counted if t == truth} for truth in ("real", "synthetic")
+    }
+    assert by_truth["real"] == by_truth["synthetic"]
+
+
+def test_a_staircase_study_without_enough_practice_is_not_launched(pool):
+    study = make_study(
+        per_group=2,
+        readers=1,
+        design=Design.TIMED,
+        staircase=True,
+        exposure_ms=400,
+        practice_cases=5,
+        repeat_fraction=0,
+    )
+    with pytest.raises(ValidationError) as raised:
+        study_launch(study=study)
+    message = " ".join(raised.value.messages)
+    assert "practice cases only" in message and "at least 6" in message
+    study.refresh_from_db()
+    assert study.status == Study.Status.DRAFT
 
 
 def test_staircase_next_clamps_and_refuses_a_factor_of_one():
@@ -347,6 +413,7 @@ def test_staircase_next_clamps_and_refuses_a_factor_of_one():
         ({"design": "timed", "staircase": True, "exposure_min_ms": 900}, "exposure_ms"),
         ({"design": "timed", "staircase": True, "exposure_step": 1}, "exposure_step"),
         ({"design": "timed", "exposure_ms": 10}, "exposure_ms"),
+        ({"design": "timed", "staircase": True, "practice_cases": 5}, "practice_cases"),
         ({"design": "paired_2afc", "practice_cases": 2}, "practice_cases"),
     ],
 )
@@ -408,6 +475,7 @@ def paired_table(per_reader: dict[str, list[bool]]) -> DesignTable:
         position=np.arange(n),
         correct=np.array(correct, dtype=bool),
         exposure_ms=np.full(n, np.nan),
+        practice=np.zeros(n, dtype=bool),
     )
 
 
@@ -445,31 +513,43 @@ def test_accuracy_by_exposure_and_the_staircase_threshold_by_hand():
     ]
 
 
-def test_the_timed_report_pools_the_readers_thresholds_geometrically():
+def test_the_timed_report_takes_thresholds_from_practice_and_accuracy_from_counted():
+    # Six practice trials (the staircase), then four counted cases at one exposure.
     tracks = {
-        "R01": ([400, 200, 100, 200, 100, 200], [1, 1, 0, 1, 0, 1]),
-        "R02": ([400, 800, 400, 800, 400, 800], [0, 1, 0, 1, 0, 1]),
+        "R01": ([400, 200, 100, 200, 100, 200], [1, 1, 0, 1, 0, 1], 100, [1, 1, 0, 1]),
+        "R02": ([400, 800, 400, 800, 400, 800], [0, 1, 0, 1, 0, 1], 400, [0, 1, 0, 0]),
     }
-    reader, exposure, correct = [], [], []
-    for name, (shown, right) in tracks.items():
-        reader += [name] * len(shown)
-        exposure += shown
-        correct += right
+    reader, exposure, correct, practice = [], [], [], []
+    for name, (shown, right, counted_at, counted_right) in tracks.items():
+        reader += [name] * 10
+        exposure += shown + [counted_at] * 4
+        correct += right + counted_right
+        practice += [True] * 6 + [False] * 4
     table = DesignTable(
         design="timed",
         staircase=True,
         reader=np.array(reader),
-        item=np.array([f"c{i % 6}" for i in range(12)]),
-        position=np.array(list(range(6)) * 2),
+        item=np.array([f"c{i % 10}" for i in range(20)]),
+        position=np.array(list(range(10)) * 2),
         correct=np.array(correct, dtype=bool),
         exposure_ms=np.array(exposure, dtype=float),
+        practice=np.array(practice, dtype=bool),
     )
     report = timed_report(table, n_boot=200, seed=0)
     first, second = (row["staircase"]["threshold_ms"] for row in report["per_reader"])
     assert first == pytest.approx((100 * 200 * 100 * 200) ** 0.25)
     assert second == pytest.approx((800 * 400 * 800 * 400 * 800) ** 0.2)
     assert report["threshold_ms"] == pytest.approx(math.sqrt(first * second))
-    assert report["pooled"]["k"] == 7 and report["pooled"]["n"] == 12
+    # Accuracies are of the counted cases alone, at each reader's one exposure.
+    assert report["pooled"]["k"] == 4 and report["pooled"]["n"] == 8
+    one, two = report["per_reader"]
+    assert one["staircase"]["trials"] == 6 and one["overall"]["k"] == 3
+    assert one["staircase"]["counted_exposures_ms"] == [100]
+    assert two["staircase"]["counted_exposures_ms"] == [400]
+    assert [(r["exposure_ms"], r["k"], r["n"]) for r in report["by_exposure"]] == [
+        (100, 3, 4),
+        (400, 1, 4),
+    ]
     assert design_report(None) is None
 
 

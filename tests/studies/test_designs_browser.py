@@ -137,6 +137,7 @@ def test_a_timed_study_removes_the_sheet_after_its_exposure(
             "exposure_min_ms": 150,
             "exposure_max_ms": 600,
             "exposure_step": 2,
+            "practice_cases": 6,
         }
     study = study_launch(
         study=make_study(per_group=1, readers=1, repeat_fraction=0, **settings)
@@ -166,7 +167,8 @@ def test_a_timed_study_removes_the_sheet_after_its_exposure(
             page.reload()
             page.wait_for_selector(".exposure-over")
             assert page.locator("svg").count() == 0
-        truth = current_assignment(study).case.record.origin
+        current = current_assignment(study)
+        truth = current.case.record.origin
         answer = "r" if truth == "real" else "s"
         if number % 2:
             answer = {"r": "s", "s": "r"}[answer]
@@ -174,6 +176,9 @@ def test_a_timed_study_removes_the_sheet_after_its_exposure(
             page.keyboard.press(key)
         with page.expect_navigation():
             page.keyboard.press("Enter")
+        if current.case.practice:
+            with page.expect_navigation():
+                page.click("#next-case")
     page.wait_for_selector("text=Thank you")
     assert not page.js_errors
     page.context.close()
@@ -181,8 +186,10 @@ def test_a_timed_study_removes_the_sheet_after_its_exposure(
     judgments = list(Judgment.objects.order_by("assignment__position"))
     assert len(judgments) == total
     exposures = [j.exposure_ms for j in judgments]
-    if staircase:  # right, wrong, right, wrong from 300 ms by a factor of 2
-        assert exposures == [300, 150, 300, 150]
+    if staircase:
+        # Practice: right, wrong, ... from 300 ms by a factor of 2; the counted
+        # cases all at the exposure the last (wrong) practice answer set.
+        assert exposures == [300, 150] * 3 + [300] * (total - 6)
     else:
         assert exposures == [EXPOSURE_MS] * total
 

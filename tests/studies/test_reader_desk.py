@@ -168,6 +168,8 @@ def test_a_practice_case_reveals_its_truth_after_the_answer(client, pool):
     record = practice.case.record
     assert f'This ECG was <strong class="reveal-origin">{record.origin}' in text
     assert record.get_rhythm_display() in text
+    normal = {True: "A normal ECG.", False: "Not a normal ECG."}.get(record.normal)
+    assert normal is None or normal in text
     # The sheet is shown again beside its truth.
     assert '<div class="practice-sheet"' in text and "<svg" in text
 
@@ -178,6 +180,25 @@ def test_a_practice_case_reveals_its_truth_after_the_answer(client, pool):
     assert client.get(counted_reveal).status_code == 404
     page = client.get(client.get(after.url).url).content.decode()
     assert "This ECG was" not in page
+
+
+def test_a_practice_case_shows_the_rhythm_never_the_sources_own_labels(client, pool):
+    study = study_launch(study=make_study(readers=1, practice_cases=1))
+    participation = study.participations.get()
+    client.force_login(participation.reader.user)
+    practice = participation.assignments.order_by("position").first()
+    record = practice.case.record
+    # A dataset's own wording (PTB-XL statements), or a generator's codes.
+    dataset_labels = ["NORM", "sinus rhythm (PTB-XL SCP: SR)", "LUDB: Sinus rhythm"]
+    record.labels = dataset_labels
+    record.normal = False
+    record.save(update_fields=["labels", "normal"])
+    client.post(case_url(practice), ANSWER)
+    text = client.get(reverse("studies:practice", args=[practice.token])).content
+    text = text.decode()
+    assert record.get_rhythm_display() in text and "Not a normal ECG." in text
+    for label in [*dataset_labels, "PTB-XL", "LUDB", "Labels:"]:
+        assert label not in text, label
 
 
 def test_the_viewer_settings_are_the_studys_not_the_cases(client, pool):

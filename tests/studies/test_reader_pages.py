@@ -3,8 +3,16 @@
 import re
 
 import pytest
+from django.contrib.sessions.models import Session
+from django.http import QueryDict
 from django.urls import reverse
 
+from ecgstudy.studies.forms import (
+    MAX_CHOICE_CHARS,
+    MAX_COMMENT_CHARS,
+    MAX_DISPLAY_POST_CHARS,
+    JudgmentForm,
+)
 from ecgstudy.studies.models import Assignment, Judgment, Participation
 from ecgstudy.studies.services import study_close, study_launch
 from tests.factories import ReaderFactory
@@ -176,7 +184,8 @@ def test_an_answered_case_is_not_shown_again(reading):
     ("change", "message"),
     [
         ({"origin": None}, "Please answer this question."),
-        ({"comment": "x" * 2001}, "at most 2000 characters"),
+        # A textarea sends each line break as CRLF but counts it once.
+        ({"origin": None, "comment": "x\r\n" * 1000}, "Please answer this question."),
     ],
 )
 def test_a_bad_answer_is_refused_with_the_reason_and_nothing_stored(
@@ -202,6 +211,9 @@ def test_a_bad_answer_is_refused_with_the_reason_and_nothing_stored(
         ({"diagnosis": "MI"}, "Select a valid choice"),
         ({"quality": "superb"}, "Select a valid choice"),
         ({"peek": "1"}, "This study does not ask: peek"),
+        # Longer than the textarea's maxlength or than any viewer's settings.
+        ({"comment": "x" * 2001}, "at most 2000 characters"),
+        ({"display": "{" + " " * 2000 + "}"}, ""),  # a hidden field: no message
     ],
 )
 def test_an_answer_no_case_page_can_send_is_a_400_that_stores_nothing(
@@ -213,6 +225,44 @@ def test_an_answer_no_case_page_can_send_is_a_400_that_stores_nothing(
     assert response.status_code == 400
     assert message in response.content.decode()
     assert not Judgment.objects.exists()
+
+
+@pytest.mark.parametrize("upload_limit", [None, "default"])
+def test_a_huge_comment_is_a_400_and_leaves_the_session_small(
+    reading, settings, upload_limit
+):
+    if upload_limit is None:  # the form's own refusal, past Django's body limit
+        settings.DATA_UPLOAD_MAX_MEMORY_SIZE = None
+    client, participation = reading
+    first = ordered(participation)[0]
+    huge = ANSWER | {"origin": "", "comment": "x" * 1_800_000}
+    response = client.post(case_url(first), huge)
+    assert response.status_code == 400
+    assert not Judgment.objects.exists()
+    assert all(len(s.session_data) < 5_000 for s in Session.objects.all())
+
+
+def test_a_refused_answer_keeps_only_the_forms_fields_each_cut_to_its_limit(
+    launched_study,
+):
+    form = JudgmentForm(
+        QueryDict(
+            "origin=real&origin=synthetic&peek=1&confidence="
+            + "9" * 500
+            + "&comment="
+            + "y" * 3000
+            + "&display="
+            + "z" * 3000
+        ),
+        study=launched_study,
+    )
+    assert not form.is_valid()
+    kept = form.refused_data()
+    assert set(kept) == {"origin", "confidence", "comment", "display"}
+    assert kept["origin"] == ["real"]
+    assert len(kept["confidence"][0]) == MAX_CHOICE_CHARS
+    assert len(kept["comment"][0]) == MAX_COMMENT_CHARS
+    assert len(kept["display"][0]) == MAX_DISPLAY_POST_CHARS
 
 
 def test_an_answer_to_a_question_switched_off_is_refused(client, pool):

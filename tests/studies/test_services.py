@@ -241,3 +241,22 @@ def test_stored_orders_interleave_real_and_synthetic_and_reproduce(db):
         )
         orders.add(tuple(stored))
     assert len(orders) == 6  # each reader has an order of their own
+
+
+def test_case_ids_carry_no_origin_and_seeds_cannot_be_searched(pool):
+    """A reader who recovered their seed from where repeats fall would know their
+    whole order; if case ids followed the case mix (real rows first), the order
+    would tell every origin. Ids are created in a random order, seeds are 62-bit."""
+    study = study_launch(study=make_study(per_group=4, repeat_fraction=0))
+    origins = list(
+        study.cases.filter(practice=False)
+        .order_by("pk")
+        .values_list("record__origin", flat=True)
+    )
+    assert len(origins) == 16  # in creation order: one of 12,870 would be sorted
+    half = origins[:8]
+    assert Origin.REAL in half and Origin.SYNTHETIC in half
+    from ecgstudy.studies.models import random_seed
+
+    seeds = [random_seed() for _ in range(20)]
+    assert max(seeds) > 2**40 and max(seeds) < 2**63
