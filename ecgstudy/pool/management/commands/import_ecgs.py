@@ -17,6 +17,19 @@ from generator.datasets import (
 )
 
 
+def write_details(write, summary) -> None:
+    """An import's skipped reasons (counted), failures and warnings, a line each."""
+    reasons: dict[str, int] = {}
+    for _, reason in summary.skipped:
+        reasons[reason] = reasons.get(reason, 0) + 1
+    for reason, count in sorted(reasons.items()):
+        write(f"  skipped {count}: {reason}")
+    for record, reason in summary.failed:
+        write(_one_line(f"  failed {record}: {reason}"))
+    for record, warning in summary.warned:
+        write(_one_line(f"  warning {record}: {warning}"))
+
+
 def _one_line(text: str) -> str:
     """Control characters (a newline in a file name) escaped: one line per record."""
     return re.sub(r"[\x00-\x1f\x7f]", lambda m: repr(m.group())[1:-1], text)
@@ -111,12 +124,4 @@ class Command(BaseCommand):
             f"{path} ({fmt}): {verb} {summary.imported}, "
             f"skipped {len(summary.skipped)}, failed {len(summary.failed)}"
         )
-        reasons: dict[str, int] = {}
-        for _, reason in summary.skipped:
-            reasons[reason] = reasons.get(reason, 0) + 1
-        for reason, count in sorted(reasons.items()):
-            self.stdout.write(f"  skipped {count}: {reason}")
-        for record, reason in summary.failed:
-            self.stdout.write(_one_line(f"  failed {record}: {reason}"))
-        for record, warning in summary.warned:
-            self.stdout.write(_one_line(f"  warning {record}: {warning}"))
+        write_details(self.stdout.write, summary)

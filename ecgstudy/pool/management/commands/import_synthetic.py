@@ -5,7 +5,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from ecgstudy.pool.management.commands.import_ecgs import _one_line
+from ecgstudy.pool.management.commands.import_ecgs import write_details
 from ecgstudy.pool.services import synthetic_import
 
 
@@ -83,12 +83,4 @@ class Command(BaseCommand):
             f"{path}: imported {summary.imported} synthetic ECGs {what}, "
             f"skipped {len(summary.skipped)}, failed {len(summary.failed)}"
         )
-        reasons: dict[str, int] = {}
-        for _, reason in summary.skipped:
-            reasons[reason] = reasons.get(reason, 0) + 1
-        for reason, count in sorted(reasons.items()):
-            self.stdout.write(f"  skipped {count}: {reason}")
-        for record, reason in summary.failed:
-            self.stdout.write(_one_line(f"  failed {record}: {reason}"))
-        for record, warning in summary.warned:
-            self.stdout.write(_one_line(f"  warning {record}: {warning}"))
+        write_details(self.stdout.write, summary)

@@ -122,6 +122,25 @@ INSTRUCTIONS = (
 )
 
 
+def add_rows(study: Study, per_group: int, origin: str, **source) -> None:
+    """Case-mix rows of ``origin`` (and ``source``, e.g. synthetic_source=...) for
+    AF and SR, each of up to ``per_group`` ECGs, as many as the pool has sheets."""
+    for rhythm in (Rhythm.AF, Rhythm.SR):
+        available = (
+            EcgRecord.objects.filter(origin=origin, rhythm=rhythm, **source)
+            .exclude(sheet="")
+            .count()
+        )
+        if available:
+            CaseQuota.objects.create(
+                study=study,
+                origin=origin,
+                rhythm=rhythm,
+                count=min(per_group, available),
+                **source,
+            )
+
+
 class Command(BaseCommand):
     help = (
         "Create and launch a demo study over the pool (real and synthetic AF and SR "
@@ -202,19 +221,7 @@ class Command(BaseCommand):
             reveal_ratio=True,
         )
         for origin in (Origin.REAL, Origin.SYNTHETIC):
-            for rhythm in (Rhythm.AF, Rhythm.SR):
-                available = (
-                    EcgRecord.objects.filter(origin=origin, rhythm=rhythm)
-                    .exclude(sheet="")
-                    .count()
-                )
-                if available:
-                    CaseQuota.objects.create(
-                        study=study,
-                        origin=origin,
-                        rhythm=rhythm,
-                        count=min(per_group, available),
-                    )
+            add_rows(study, per_group, origin)
         origins = set(study.quotas.values_list("origin", flat=True))
         if origins != {Origin.REAL, Origin.SYNTHETIC}:
             raise CommandError(
@@ -287,22 +294,7 @@ class Command(BaseCommand):
         arms = [(Origin.REAL, None), (Origin.SYNTHETIC, checkpoint)]
         arms += [(Origin.SYNTHETIC, sssd)] if sssd is not None else []
         for origin, source in arms:
-            for rhythm in (Rhythm.AF, Rhythm.SR):
-                available = (
-                    EcgRecord.objects.filter(
-                        origin=origin, rhythm=rhythm, synthetic_source=source
-                    )
-                    .exclude(sheet="")
-                    .count()
-                )
-                if available:
-                    CaseQuota.objects.create(
-                        study=study,
-                        origin=origin,
-                        rhythm=rhythm,
-                        synthetic_source=source,
-                        count=min(per_group, available),
-                    )
+            add_rows(study, per_group, origin, synthetic_source=source)
         if not study.quotas.filter(origin=Origin.REAL).exists():
             raise CommandError(
                 "the pool needs real AF or SR ECGs with sheets: run `manage.py "
