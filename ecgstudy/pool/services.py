@@ -1183,7 +1183,7 @@ def generator_evaluation_run(
     import time
 
     from generator.checkpoint import file_sha256
-    from generator.evaluate import evaluate_checkpoint, summary_html
+    from generator.evaluate import evaluate_checkpoint
 
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
@@ -1201,19 +1201,96 @@ def generator_evaluation_run(
         progress=progress,
         label_sets=label_sets,
     )
+    return _evaluation_store(
+        evaluation,
+        title=f"Evaluation of {checkpoint.name}",
+        path=str(checkpoint),
+        sha256=file_sha256(checkpoint),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def generator_evaluation_of_source(
+    *,
+    source: SyntheticSource,
+    data_dir: str | Path,
+    split: str = "test",
+    seed: int = 0,
+    n_boot: int = 1000,
+    progress: Callable[[str], None] | None = None,
+) -> GeneratorEvaluation:
+    """Evaluate the ECGs a source has in the pool (another group's imported set, or
+    a checkpoint's generated ECGs) against real ECGs, as generator_evaluation_run
+    does for a checkpoint: the same figures, stored the same way.
+
+    Raises ValueError before anything is written if the source has fewer than 2
+    ECGs whose files are in storage, or the pool's rate is not the generator's.
+    """
+    import time
+
+    from django.conf import settings
+
+    from generator.ecg import CANONICAL_FS
+    from generator.evaluate import EcgSet, evaluate_set
+
+    if settings.POOL_FS != CANONICAL_FS:
+        raise ValueError(
+            f"the evaluation works at {CANONICAL_FS} Hz; this pool is at "
+            f"{settings.POOL_FS} Hz"
+        )
+    records = list(
+        EcgRecord.objects.filter(
+            synthetic_source=source, files_missing_since__isnull=True
+        ).order_by("pk")
+    )
+    if len(records) < 2:
+        raise ValueError(
+            f"{source.label} has {len(records)} ECG(s) in the pool; at least 2 needed"
+        )
+    started = time.perf_counter()
+    synthetic = EcgSet(
+        np.stack([record_signal(record=r) for r in records]),
+        [r.rhythm for r in records],
+        [r.normal for r in records],
+        [f"record-{r.pk}" for r in records],
+    )
+    evaluation = evaluate_set(
+        synthetic,
+        data_dir,
+        split=split,
+        n_boot=n_boot,
+        seed=seed,
+        progress=progress,
+        parameters={"source": source.label, "source_id": source.pk},
+    )
+    return _evaluation_store(
+        evaluation,
+        title=f"Evaluation of {source.label}",
+        path=f"source:{source.label}",
+        sha256=source.checkpoint_sha256,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _evaluation_store(
+    evaluation, *, title: str, path: str, sha256: str, seconds: float
+) -> GeneratorEvaluation:
+    """The figures and their summary page, stored together or not at all."""
+    from generator.evaluate import summary_html
+
     results = evaluation.results
     page = summary_html(
         results,
         evaluation.images,
-        f"Evaluation of {checkpoint.name}",
+        title,
         extra_html=_closest_pair_sheets(evaluation),
     )
     with _files_removed_on_error() as saved, transaction.atomic():
         return GeneratorEvaluation.objects.create(
-            checkpoint_path=str(checkpoint),
-            checkpoint_sha256=file_sha256(checkpoint),
+            checkpoint_path=path,
+            checkpoint_sha256=sha256,
             parameters=results.pop("parameters"),
             results=results,
             summary=_save_file("evaluations", ".html", page.encode(), saved),
-            seconds=time.perf_counter() - started,
+            seconds=seconds,
         )

@@ -5,7 +5,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
 
-from ecgstudy.pool.models import GeneratorEvaluation
+from ecgstudy.pool.models import GeneratorEvaluation, SyntheticSource
 from tests.evaluation_data import small_index_folder, write_tiny_10s_checkpoint
 from tests.factories import GenerationJobFactory, SyntheticRecordFactory
 
@@ -59,3 +59,33 @@ def test_bad_checkpoints_and_labels_are_refused_and_nothing_stored(
     with pytest.raises(CommandError, match="no index.csv"):
         call_command("evaluate_generator", str(checkpoint), data=tmp_path)
     assert not GeneratorEvaluation.objects.exists()
+
+
+def test_a_synthetic_source_in_the_pool_is_evaluated_like_a_checkpoint(
+    ecg_data_dir, tmp_path
+):
+    """Another group's ECGs, imported as a source, get the same figures."""
+    from tests.factories import ImportedRecordFactory, SyntheticSourceFactory
+
+    source = SyntheticSourceFactory(name="OtherGAN", version="2024")
+    for index in range(6):
+        ImportedRecordFactory(
+            synthetic_source=source, rhythm="AF" if index % 2 else "SR", seed=index
+        )
+    data = small_index_folder(ecg_data_dir, tmp_path / "data")
+    call_command("evaluate_generator", source="OtherGAN 2024", data=data, bootstrap=20)
+    evaluation = GeneratorEvaluation.objects.get()
+    assert evaluation.checkpoint_path == "source:OtherGAN 2024"
+    assert evaluation.results["counts"]["synthetic"] == 6
+    assert evaluation.parameters["source"] == "OtherGAN 2024"
+    assert set(evaluation.headline) >= {"two_sample_auc", "memorised"}
+
+    with pytest.raises(CommandError, match="no synthetic source named 'Nope'"):
+        call_command("evaluate_generator", source="Nope", data=data)
+    with pytest.raises(CommandError, match="either a checkpoint or --source"):
+        call_command("evaluate_generator", data=data)
+    SyntheticSourceFactory(name="Lonely", version="1")
+    ImportedRecordFactory(synthetic_source=SyntheticSource.objects.get(name="Lonely"))
+    with pytest.raises(CommandError, match="has 1 ECG"):
+        call_command("evaluate_generator", source="Lonely", data=data)
+    assert GeneratorEvaluation.objects.count() == 1
