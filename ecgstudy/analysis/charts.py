@@ -682,7 +682,9 @@ def mrmc_sections(mrmc: dict | None) -> list[Section]:
                     f"real cases every arm shares, rated by the {rating} "
                     "(synthetic positive). Diagnosis accuracy: the proportion of "
                     "correct diagnoses on each arm's own cases, real arms "
-                    "included.",
+                    "included. Intervals use Hillis' degrees of freedom, which are "
+                    "small with few readers: they are shown as computed, and may "
+                    "then reach past 0 or 1.",
                     *notes,
                 ]
             ),

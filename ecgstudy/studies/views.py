@@ -94,6 +94,9 @@ class StudyIntroView(_ParticipationMixin, TemplateView):
             progress=participation_progress(participation=self.participation),
             ratio=(real, synthetic) if study.reveal_ratio else None,
             n_practice=study.practice_cases,
+            paired=study.design == Design.PAIRED_2AFC,
+            timed=study.design == Design.TIMED,
+            repeats=study.repeat_fraction > 0,
             **kwargs,
         )
 

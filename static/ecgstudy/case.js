@@ -86,6 +86,18 @@
     if (button) { button.disabled = true; button.classList.add("busy"); }
   });
 
+  // After a refused answer, a question the reader has now answered no longer
+  // says "Please answer this question".
+  function clearError(event) {
+    var question = event.target.closest && event.target.closest("fieldset.has-error");
+    if (!question) return;
+    if (event.target.tagName === "TEXTAREA" && !event.target.value.trim()) return;
+    question.classList.remove("has-error");
+    question.querySelectorAll("p.error").forEach(function (node) { node.remove(); });
+  }
+  form.addEventListener("change", clearError);
+  form.addEventListener("input", clearError);
+
   var pause = document.getElementById("take-a-break");
   if (pause) {
     pause.addEventListener("click", function (event) {

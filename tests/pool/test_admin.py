@@ -54,3 +54,20 @@ def test_records_cannot_be_added_or_edited_by_hand(admin_client):
     admin_client.post(url, {"rhythm": "AF"})
     record.refresh_from_db()
     assert record.rhythm == "SR"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "admin:pool_generationjob_add",
+        "admin:pool_syntheticsource_add",
+        "admin:studies_reader_add",
+    ],
+)
+def test_custom_admin_forms_load_the_admin_form_styles(admin_client, url):
+    """Their fields sit in aligned rows (label column, help under the field) like
+    every other admin form, which needs admin/css/forms.css."""
+    response = admin_client.get(reverse(url))
+    assert response.status_code == 200
+    assert b"admin/css/forms.css" in response.content
+    assert b'class="module aligned"' in response.content

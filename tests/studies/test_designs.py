@@ -585,3 +585,26 @@ def test_a_paired_study_answered_on_the_server_is_analysed_in_the_report(client,
         assert tokens[row["paired_real_case"].removeprefix("'")] == "real"
         assert row["real_side"] in ("left", "right")
         assert row["answer_choice"] in ("left", "right")
+
+
+# What the reader is told -------------------------------------------------------------
+
+
+def test_a_paired_studys_intro_and_keys_legend_describe_its_pages(paired_reading):
+    client, study, assignments = paired_reading
+    intro = client.get(reverse("studies:intro", args=[study.pk])).content.decode()
+    assert "each with two ECGs side by side" in intro
+    assert "one at a time" not in intro
+    assert "shown more than once" not in intro  # the study has no repeats
+    page = client.get(case_url(assignments[0])).content.decode()
+    assert "<kbd>F</kbd> picks the left ECG, <kbd>J</kbd> the right" in page
+    assert "same in every study" not in page
+
+
+def test_a_timed_studys_intro_says_each_ecg_is_shown_for_a_limited_time(
+    timed_reading,
+):
+    client, study, _ = timed_reading
+    intro = client.get(reverse("studies:intro", args=[study.pk])).content.decode()
+    assert "shown for a limited time only" in intro
+    assert "one at a time" in intro

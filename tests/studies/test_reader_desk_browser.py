@@ -213,6 +213,12 @@ def test_a_stale_tab_is_told_and_back_after_an_error_is_a_normal_page(
     assert first.url == url
     assert first.locator(".question.has-error").count() >= 3
     first.screenshot(path=str(output_dir / "reader_refused_1024x768.png"))
+    # Answering a question takes its "please answer" away; the others keep theirs.
+    errors = first.locator(".question.has-error").count()
+    first.keyboard.press("s")
+    assert first.locator(".question-origin.has-error").count() == 0
+    assert first.locator(".question-origin .error").count() == 0
+    assert first.locator(".question.has-error").count() == errors - 1
     response = first.go_back()
     assert response is not None and response.status == 200
     assert first.url == url

@@ -345,6 +345,17 @@ def test_the_intro_tells_the_ratio_only_if_the_researcher_chose_to(client, pool)
         assert ("6 are real and 6 are synthetic" in text) is expected
 
 
+def test_the_intro_and_keys_legend_of_a_one_ecg_study(reading):
+    client, participation = reading
+    study = participation.study
+    intro = client.get(reverse("studies:intro", args=[study.pk])).content.decode()
+    assert "one at a time" in intro and "shown more than once" in intro
+    assert "limited time" not in intro and "side by side" not in intro
+    page = client.get(reverse("studies:continue", args=[study.pk]), follow=True)
+    legend = re.search(r'<p class="keys-legend">(.*?)</p>', page.content.decode())
+    assert legend.group(1).startswith("The letter or digit beside an answer picks it")
+
+
 def test_every_post_needs_csrf(launched_study):
     from django.test import Client
 
