@@ -228,6 +228,7 @@ class PracticeReveal:
     rhythm: str  # the rhythm's display name
     normal: bool | None  # None where the source says nothing
     judgment: Judgment
+    answered_diagnosis: str = ""  # the reader's diagnosis, as the options name it
 
 
 def practice_reveal(*, assignment: Assignment) -> PracticeReveal | None:
@@ -249,6 +250,9 @@ def practice_reveal(*, assignment: Assignment) -> PracticeReveal | None:
         rhythm=record.get_rhythm_display(),
         normal=record.normal,
         judgment=judgment,
+        answered_diagnosis=diagnosis_text(
+            study=assignment.participation.study, codes=judgment.diagnosis
+        ),
     )
 
 

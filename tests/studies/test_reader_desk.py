@@ -170,6 +170,8 @@ def test_a_practice_case_reveals_its_truth_after_the_answer(client, pool):
     assert record.get_rhythm_display() in text
     normal = {True: "A normal ECG.", False: "Not a normal ECG."}.get(record.normal)
     assert normal is None or normal in text
+    # The reader's diagnosis as the study's option names it, not its code.
+    assert "You answered: synthetic; Atrial fibrillation." in text
     # The sheet is shown again beside its truth.
     assert '<div class="practice-sheet"' in text and "<svg" in text
 
