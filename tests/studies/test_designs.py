@@ -162,9 +162,11 @@ def test_the_side_of_the_real_ecg_does_not_follow_origin_or_rhythm(pool):
         .select_related("case__record")
     )
     assert len(assignments) == 30 * 6
+    # 90 fair coins per rhythm: outside 30-70% left once in about 10,000 runs
+    # (case ids, and so which pages the coins fall on, are random at each launch).
     for rhythm in (Rhythm.AF, Rhythm.SR):
         sides = [a.real_side for a in assignments if a.case.record.rhythm == rhythm]
-        assert 0.4 <= sides.count(Side.LEFT) / len(sides) <= 0.6, rhythm
+        assert 0.3 <= sides.count(Side.LEFT) / len(sides) <= 0.7, rhythm
     # Per pair across readers too: no pair keeps its real ECG on one side.
     for pair in study.pairs.all():
         sides = [a.real_side for a in assignments if a.pair_id == pair.pk]
@@ -266,6 +268,7 @@ def test_a_timed_sheet_is_sent_once_and_never_again(timed_reading):
     first = client.get(url).content
     assert SVG.search(first) and WAVEFORM.search(first)
     assert b'data-exposure-ms="300"' in first
+    assert b"zoom" not in first.split(b'class="keys-legend"')[1][:400]  # no viewer
     assignments[0].refresh_from_db()
     assert assignments[0].sheet_served_at is not None
     assert assignments[0].exposure_ms == 300
