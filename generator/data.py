@@ -153,24 +153,37 @@ def load_signals(
     RR intervals; a record with fewer than MIN_BEATS clean beats is skipped then.
     """
     found = _SetBuilder(vocabulary, fs=fs, timing=timing)
-    iterator: Iterable[SourceRecord] = records
-    if progress:
-        from tqdm import tqdm
-
-        iterator = tqdm(records, desc="loading ECGs", mininterval=5)
-    for record in iterator:
+    for record in _maybe_progress(records, "loading ECGs", progress):
         try:
-            raw = read_wfdb(record.path)
-            duration = max(DURATION_S, math.floor(raw.duration_s))
-            x = canonicalize(
-                raw.signal, raw.fs, target_fs=fs, duration_s=duration, record=raw.record
-            )
+            independent = _read_whole(record.path, fs=fs)
         except EcgError:
             found.skipped += 1
             continue
         names = [n for n in record_labels(record) if n in vocabulary]
-        found.add(np.ascontiguousarray(reduce_to_8(x)), names, record.rhythm)
+        found.add(independent, names, record.rhythm)
     return found.build()
+
+
+def _read_whole(
+    path: Path, *, fs: int = CANONICAL_FS, trim: bool = False
+) -> np.ndarray:
+    """A record's independent leads (8, N) in canonical form, as many full seconds
+    as it has (at least 10 s); ``trim`` drops all-zero padding at either end."""
+    raw = read_wfdb(path)
+    signal = _trim_padding(raw.signal) if trim else raw.signal
+    duration = max(DURATION_S, math.floor(signal.shape[1] / raw.fs))
+    x = canonicalize(
+        signal, raw.fs, target_fs=fs, duration_s=duration, record=raw.record
+    )
+    return np.ascontiguousarray(reduce_to_8(x))
+
+
+def _maybe_progress(items: Sequence, desc: str, progress: bool) -> Iterable:
+    if not progress:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, desc=desc, mininterval=5)
 
 
 class _SetBuilder:
@@ -299,21 +312,13 @@ def load_voltage_set(
     """
     paths = [path for folder in folders for path in voltage_records(folder)]
     found = _SetBuilder(vocabulary, fs=CANONICAL_FS, timing=timing)
-    iterator: Iterable[Path] = paths
-    if progress:
-        from tqdm import tqdm
-
-        iterator = tqdm(paths, desc="loading millivolt ECGs", mininterval=5)
-    for path in iterator:
+    for path in _maybe_progress(paths, "loading millivolt ECGs", progress):
         try:
-            raw = read_wfdb(path)
-            signal = _trim_padding(raw.signal)
-            duration = max(DURATION_S, math.floor(signal.shape[1] / raw.fs))
-            x = canonicalize(signal, raw.fs, duration_s=duration, record=raw.record)
+            independent = _read_whole(path, trim=True)
         except EcgError:
             found.skipped += 1
             continue
-        found.add(np.ascontiguousarray(reduce_to_8(x)), [], UNLABELLED)
+        found.add(independent, [], UNLABELLED)
     return found.build()
 
 

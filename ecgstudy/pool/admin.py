@@ -48,6 +48,19 @@ def natural_source_key():
     )
 
 
+def form_page(model_admin, request, title, form, template, extra_context=None):
+    """An admin page of its own holding one form, in the admin's frame."""
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": title,
+        "form": form,
+        "opts": model_admin.model._meta,
+        "has_view_permission": model_admin.has_view_permission(request),
+        **(extra_context or {}),
+    }
+    return TemplateResponse(request, template, context)
+
+
 @admin.register(EcgRecord)
 class EcgRecordAdmin(admin.ModelAdmin):
     list_display = (
@@ -379,16 +392,13 @@ class GenerationJobAdmin(admin.ModelAdmin):
             return HttpResponseRedirect(
                 reverse("admin:pool_generationjob_change", args=[job.pk])
             )
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Generate synthetic ECGs",
-            "form": form,
-            "opts": self.model._meta,
-            "has_view_permission": self.has_view_permission(request),
-            **(extra_context or {}),
-        }
-        return TemplateResponse(
-            request, "admin/pool/generationjob/generate_form.html", context
+        return form_page(
+            self,
+            request,
+            "Generate synthetic ECGs",
+            form,
+            "admin/pool/generationjob/generate_form.html",
+            extra_context,
         )
 
 
@@ -450,16 +460,13 @@ class SyntheticSourceAdmin(admin.ModelAdmin):
                 return HttpResponseRedirect(
                     reverse("admin:pool_syntheticsource_changelist")
                 )
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Import a synthetic set",
-            "form": form,
-            "opts": self.model._meta,
-            "has_view_permission": self.has_view_permission(request),
-            **(extra_context or {}),
-        }
-        return TemplateResponse(
-            request, "admin/pool/syntheticsource/import_form.html", context
+        return form_page(
+            self,
+            request,
+            "Import a synthetic set",
+            form,
+            "admin/pool/syntheticsource/import_form.html",
+            extra_context,
         )
 
 

@@ -566,8 +566,21 @@ def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """A record of what happened, to look through: nobody adds, edits or deletes."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Judgment)
-class JudgmentAdmin(admin.ModelAdmin):
+class JudgmentAdmin(ReadOnlyAdmin):
     """Answers, for researchers to look through; nobody edits them."""
 
     list_display = (
@@ -634,18 +647,9 @@ class JudgmentAdmin(admin.ModelAdmin):
     def seconds_display(self, obj):
         return _seconds(obj.seconds)
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(StudyCase)
-class StudyCaseAdmin(admin.ModelAdmin):
+class StudyCaseAdmin(ReadOnlyAdmin):
     """Which ECGs a study drew: each case's sheet, origin, labels, source and
     provenance, and every reader's answer. Read-only; opened from a study's page
     ("Cases"). Researchers only: it needs the view permission on study cases."""
@@ -771,12 +775,3 @@ class StudyCaseAdmin(admin.ModelAdmin):
             "<tbody>{}</tbody></table>",
             rows,
         )
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
