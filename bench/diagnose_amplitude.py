@@ -15,6 +15,8 @@ stays under 1 at low noise, where the truth is plain to see, is the network's
 fault; one that is right there but falls during sampling is the sampler's.
 Last, it starts DDIM from the val records noised to level t0 instead of from pure
 noise: the t0 at which the result's RMS falls shows which noise levels lose it.
+A model with amplitude input is given the records' own per-lead voltages, and
+DDIM is run once more with voltages drawn from its prior, as generation does.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from generator.amplitude import log_amplitude  # noqa: E402
+from generator.api import lead_amplitudes  # noqa: E402
 from generator.checkpoint import load_checkpoint  # noqa: E402
 from generator.data import first_windows, load_signals  # noqa: E402
 from generator.datasets import iter_index  # noqa: E402
@@ -43,16 +47,14 @@ def rms(x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def ddim_from(model, diffusion, x_start, t0: int, steps: int, labels, timing):
+def ddim_from(model, diffusion, x_start, t0: int, steps: int, labels, inputs):
     """Deterministic DDIM (Song et al. 2021 eq. 12, eta = 0) from step t0 down."""
     seq = np.unique(np.linspace(0, t0, steps).round().astype(int))[::-1]
     a = diffusion.alphas_cumprod
     x_t = x_start
     for i, step in enumerate(seq):
         t = torch.full((x_t.shape[0],), int(step), dtype=torch.long)
-        x_0, eps = diffusion.predict_x0_eps(
-            model(x_t, t, labels, timing=timing), x_t, t
-        )
+        x_0, eps = diffusion.predict_x0_eps(model(x_t, t, labels, **inputs), x_t, t)
         a_prev = a[seq[i + 1]] if i + 1 < len(seq) else a.new_tensor(1.0)
         x_t = a_prev.sqrt() * x_0 + (1 - a_prev).clamp(min=0).sqrt() * eps
     return x_t
@@ -76,6 +78,9 @@ def main() -> None:
     data = load_signals(records, ckpt.labels, timing=timing_input)
     x_mv, labels, timing = first_windows(data, ckpt.model_config.length)
     x_0 = x_mv / ckpt.data_scale
+    prior = ckpt.amplitude_prior()
+    amplitude = None if prior is None else log_amplitude(x_mv, prior.reference)
+    inputs = {"timing": timing, "amplitude": amplitude}
     n = x_0.shape[0]
     truth = rms(x_0)
     print(
@@ -90,7 +95,7 @@ def main() -> None:
             t = torch.full((n,), step, dtype=torch.long)
             eps = torch.randn(x_0.shape, generator=generator)
             x_t = diffusion.q_sample(x_0, t, eps)
-            output = model(x_t, t, labels, timing=timing)
+            output = model(x_t, t, labels, **inputs)
             x_0_hat, _ = diffusion.predict_x0_eps(output, x_t, t)
             ratio = (rms(x_0_hat) / truth).median().item()
             corr = torch.nn.functional.cosine_similarity(
@@ -106,15 +111,25 @@ def main() -> None:
                 f"{level:4.2f}  {a_bar:7.4f}   {ratio:6.3f}        "
                 f"{corr.median().item():5.3f}  {ideal_rms:6.3f}"
             )
-        for sampler in ("ddim", "ddpm"):
+        runs = [("ddim", amplitude), ("ddpm", amplitude)]
+        if prior is not None:  # voltages drawn as generate() draws them
+            drawn = torch.cat(
+                [
+                    lead_amplitudes(ckpt, names, i, 1, prior)
+                    for i, names in enumerate(data.names)
+                ]
+            )
+            runs.append(("ddim, prior voltages", drawn))
+        for sampler, run_amplitude in runs:
             generated = sample(
                 model,
                 diffusion,
                 labels,
-                sampler=sampler,
+                sampler=sampler.split(",")[0],
                 steps=args.steps,
                 generator=torch.Generator().manual_seed(1),
                 timing=timing,
+                amplitude=run_amplitude,
             )
             ratio = (rms(generated).median() / truth.median()).item()
             per_lead = (
@@ -136,7 +151,7 @@ def main() -> None:
             eps = torch.randn(x_0.shape, generator=torch.Generator().manual_seed(2))
             x_start = diffusion.q_sample(x_0, t, eps) if start < 1 else eps
             steps = max(2, round(args.steps * start))
-            out = ddim_from(model, diffusion, x_start, t0, steps, labels, timing)
+            out = ddim_from(model, diffusion, x_start, t0, steps, labels, inputs)
             ratio = (rms(out) / truth).median().item()
             print(f"  t0/T {start:4.2f}: RMS / truth {ratio:.3f}")
 

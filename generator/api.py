@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from generator.amplitude import AmplitudePrior
 from generator.checkpoint import (
     Checkpoint,
     file_sha256,
@@ -48,6 +49,7 @@ class LoadedModel:
     sha256: str
     device: torch.device
     rhythm: RhythmPrior | None  # where a model with timing input takes its beats
+    amplitude: AmplitudePrior | None  # and one with amplitude input its voltages
 
 
 _CACHE: dict[tuple[str, str, int, str], LoadedModel] = {}
@@ -70,6 +72,7 @@ def load_model(checkpoint: str | Path, device: str = "auto") -> LoadedModel:
             sha256=file_sha256(path),
             device=dev,
             rhythm=ckpt.rhythm_prior(),
+            amplitude=ckpt.amplitude_prior(),
         )
     return _CACHE[key]
 
@@ -83,6 +86,11 @@ def ecg_generator(seed: int, index: int) -> torch.Generator:
 def rhythm_rng(seed: int, index: int) -> np.random.Generator:
     """The beat-timing source of the ``index``-th ECG of a run seeded with ``seed``."""
     return np.random.default_rng(np.random.SeedSequence([seed, index, 1]))
+
+
+def amplitude_rng(seed: int, index: int) -> np.random.Generator:
+    """The voltage source of the ``index``-th ECG of a run seeded with ``seed``."""
+    return np.random.default_rng(np.random.SeedSequence([seed, index, 2]))
 
 
 def beat_timing(
@@ -107,6 +115,22 @@ def beat_timing(
     return torch.from_numpy(np.stack(rows))
 
 
+def lead_amplitudes(
+    ckpt: Checkpoint,
+    labels: Sequence[str],
+    seed: int,
+    n: int,
+    prior: AmplitudePrior | None = None,
+) -> torch.Tensor | None:
+    """(n, n_leads) log voltages drawn from the checkpoint's amplitude prior (or
+    ``prior``, already loaded), or None for a model without amplitude input."""
+    prior = prior or ckpt.amplitude_prior()
+    if prior is None:
+        return None
+    rows = [prior.draw(labels, amplitude_rng(seed, i)) for i in range(n)]
+    return torch.from_numpy(np.stack(rows))
+
+
 def generate(
     checkpoint: str | Path,
     labels: Sequence[str],
@@ -128,7 +152,8 @@ def generate(
     ECGs (to float rounding) on any device, because noise is drawn on the CPU; ECG
     i depends on (seed, i) alone, not on ``batch_size``. ``progress(done, total)``
     counts denoising steps over all batches. A model with timing input draws each
-    ECG's beats from the checkpoint's rhythm prior, seeded by (seed, i) too.
+    ECG's beats from the checkpoint's rhythm prior, and one with amplitude input
+    its per-lead voltage from the amplitude prior, seeded by (seed, i) too.
     """
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
@@ -146,6 +171,7 @@ def generate(
     label_vector = torch.from_numpy(multi_hot(list(labels), ckpt.labels))
     generators = [ecg_generator(seed, i) for i in range(n)]
     timing = beat_timing(ckpt, labels, seed, n, loaded.rhythm)
+    amplitude = lead_amplitudes(ckpt, labels, seed, n, loaded.amplitude)
     n_batches = -(-n // batch_size)
     outputs = []
     for b in range(n_batches):
@@ -153,6 +179,9 @@ def generate(
         batch_labels = label_vector.expand(size, -1).to(loaded.device)
         rows = slice(b * batch_size, b * batch_size + size)
         batch_timing = None if timing is None else timing[rows].to(loaded.device)
+        batch_amplitude = (
+            None if amplitude is None else amplitude[rows].to(loaded.device)
+        )
 
         def batch_progress(done: int, total: int, b: int = b) -> None:
             if progress is not None:
@@ -169,6 +198,7 @@ def generate(
             generator=generators[rows],
             progress=batch_progress,
             timing=batch_timing,
+            amplitude=batch_amplitude,
         )
         outputs.append((x_0 * ckpt.data_scale).float().cpu().numpy())  # (B, 8, L) mV
     signals = expand_to_12(np.concatenate(outputs)).astype(np.float32)  # (n, 12, L)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from generator.amplitude import AmplitudePrior
 from generator.diffusion import DiffusionConfig, GaussianDiffusion
 from generator.model import SSSD, ModelConfig
 from generator.rhythm import RhythmPrior
@@ -34,6 +35,7 @@ class Checkpoint:
     step: int  # optimiser steps taken
     extra: dict = field(default_factory=dict)  # optimizer state, train config, ...
     rhythm: dict | None = None  # RhythmPrior.to_dict() of a model with timing input
+    amplitude: dict | None = None  # AmplitudePrior.to_dict(), with amplitude input
 
     def build(self, *, ema: bool = True, device: str | torch.device = "cpu") -> SSSD:
         """The network with the EMA (default) or raw weights, in eval mode."""
@@ -51,6 +53,14 @@ class Checkpoint:
         if self.rhythm is None:
             raise CheckpointError("a model with timing input needs a rhythm prior")
         return RhythmPrior.from_dict(self.rhythm)
+
+    def amplitude_prior(self) -> AmplitudePrior | None:
+        """Where a model with amplitude input takes its voltages; None without."""
+        if not self.model_config.amplitude_input:
+            return None
+        if self.amplitude is None:
+            raise CheckpointError("a model with amplitude input needs its prior")
+        return AmplitudePrior.from_dict(self.amplitude)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -86,6 +96,8 @@ def save_checkpoint(ckpt: Checkpoint, path: str | Path) -> None:
         # Always the rhythm model's own form: a prior stored as records' RR
         # sequences (before the model) is fitted here and the sequences dropped.
         payload["rhythm"] = RhythmPrior.from_dict(ckpt.rhythm).to_dict()
+    if ckpt.amplitude is not None:
+        payload["amplitude"] = AmplitudePrior.from_dict(ckpt.amplitude).to_dict()
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         torch.save(payload, tmp)
@@ -115,7 +127,10 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu") -> Checkpoint:
     if missing:
         raise CheckpointError(f"{path} lacks {sorted(missing)}")
     config = payload["config"]
-    known = {"format", "config", "labels", "model", "ema", "step", "rhythm"}
+    known = {
+        *("format", "config", "labels", "model", "ema", "step"),
+        *("rhythm", "amplitude"),
+    }
     return Checkpoint(
         model_config=ModelConfig.from_dict(config["model"]),
         diffusion_config=DiffusionConfig.from_dict(config["diffusion"]),
@@ -127,6 +142,7 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu") -> Checkpoint:
         step=int(payload["step"]),
         extra={k: v for k, v in payload.items() if k not in known},
         rhythm=payload.get("rhythm"),
+        amplitude=payload.get("amplitude"),
     )
 
 

@@ -139,6 +139,7 @@ class GaussianDiffusion(nn.Module):
         t: torch.Tensor | None = None,
         min_snr_gamma: float | None = None,
         timing: torch.Tensor | None = None,
+        amplitude: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """MSE between the network output and its target (DDPM eq. 14).
 
@@ -153,7 +154,7 @@ class GaussianDiffusion(nn.Module):
             ).to(x_0.device)
         eps = torch.randn(x_0.shape, generator=generator, device="cpu").to(x_0.device)
         x_t = self.q_sample(x_0, t, eps)
-        output = model(x_t, t, labels, drop_labels, timing)
+        output = model(x_t, t, labels, drop_labels, timing, amplitude)
         if min_snr_gamma is None:
             return F.mse_loss(output, self.target(x_0, t, eps))
         per_example = (output - self.target(x_0, t, eps)).pow(2).mean(dim=(1, 2))

@@ -36,6 +36,7 @@ class ModelConfig(DictConfig):
     step_embed_in: int = 128  # sinusoidal diffusion-step embedding width
     step_embed_hidden: int = 256  # width of the step-embedding MLP
     timing_channels: int = 0  # 2: beat timing given as input (generator.rhythm)
+    amplitude_input: bool = False  # per-lead voltage given (generator.amplitude)
 
     def __post_init__(self):
         if self.label_embedding not in LABEL_EMBEDDINGS:
@@ -193,6 +194,18 @@ class SSSD(nn.Module):
         self.label_embedding = LabelEmbedding(
             cfg.n_labels, cfg.label_dim, cfg.label_embedding
         )
+        self.amplitude_mlp = None
+        if cfg.amplitude_input:
+            # Added to the label embedding after label dropout, so guidance leaves
+            # it alone; zero at first, so a network trained without it computes
+            # what it did.
+            self.amplitude_mlp = nn.Sequential(
+                nn.Linear(cfg.n_leads, cfg.label_dim),
+                nn.SiLU(),
+                nn.Linear(cfg.label_dim, cfg.label_dim),
+            )
+            nn.init.zeros_(self.amplitude_mlp[2].weight)
+            nn.init.zeros_(self.amplitude_mlp[2].bias)
         self.blocks = nn.ModuleList(ResidualBlock(cfg) for _ in range(cfg.n_blocks))
         # (timing input, its per-block terms) of the last call in eval mode without
         # autograd: the timing is the same at every denoising step of a sampling run
@@ -209,13 +222,16 @@ class SSSD(nn.Module):
         labels: torch.Tensor,
         drop_labels: torch.Tensor | None = None,
         timing: torch.Tensor | None = None,
+        amplitude: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """x_t (B, n_leads, L), t (B,) steps, labels (B, K) -> (B, n_leads, L).
 
         ``drop_labels`` (B,) bool replaces the label embedding by the learned null
         vector: label dropout in training, the unconditional branch of guidance.
         ``timing`` (B, timing_channels, L) is the beat timing when the config asks
-        for it (see generator.rhythm); it is never dropped.
+        for it (see generator.rhythm); it is never dropped. ``amplitude`` (B,
+        n_leads) is each lead's log voltage when the config asks for it (see
+        generator.amplitude); never dropped either.
         """
         cfg = self.cfg
         if x_t.ndim != 3 or x_t.shape[1:] != (cfg.n_leads, cfg.length):
@@ -237,6 +253,13 @@ class SSSD(nn.Module):
         h = F.relu(self.init_conv(x))  # (B, res, L/p)
         step_emb = self.step_mlp(step_embedding(t, cfg.step_embed_in))  # (B, hidden)
         label_emb = self.label_embedding(labels, drop_labels)  # (B, label_dim)
+        if self.amplitude_mlp is not None:
+            if amplitude is None or tuple(amplitude.shape) != (B, C):
+                got = None if amplitude is None else tuple(amplitude.shape)
+                raise ValueError(f"amplitude must be {(B, C)}, got {got}")
+            label_emb = label_emb + self.amplitude_mlp(amplitude.to(label_emb.dtype))
+        elif amplitude is not None:
+            raise ValueError("this model takes no amplitude input")
         skip = torch.zeros_like(h)
         for block, timing_term in zip(self.blocks, block_timing, strict=True):
             h, s = block(h, step_emb, label_emb, timing_term)

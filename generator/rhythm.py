@@ -213,7 +213,7 @@ class RhythmPrior:
             if summary is None:
                 continue
             pooled.append(summary)
-            rhythm = _rhythm_of(names)
+            rhythm = rhythm_of(names)
             if rhythm is not None:
                 by_rhythm.setdefault(rhythm, []).append(summary)
         if not pooled:
@@ -249,7 +249,7 @@ class RhythmPrior:
     def group_for(self, names: Sequence[str]) -> str:
         """The group that draws for a label set: its rhythm's, else sinus rhythm's
         for a sinus rhythm without a group of its own, else the pooled one."""
-        rhythm = _rhythm_of(names)
+        rhythm = rhythm_of(names)
         if rhythm in self.groups:
             return rhythm
         if rhythm in SINUS_RHYTHMS and "SR" in self.groups:
@@ -267,7 +267,7 @@ class RhythmPrior:
         return first + np.concatenate([[0.0], np.cumsum(intervals[:-1])])
 
 
-def _rhythm_of(names: Sequence[str]) -> str | None:
+def rhythm_of(names: Sequence[str]) -> str | None:
     """The rhythm a label set names (the first in RHYTHM_ORDER), if any."""
     for rhythm in RHYTHM_ORDER:
         if rhythm in names:

@@ -25,12 +25,13 @@ def timesteps(n_train_steps: int, n_sample_steps: int) -> list[int]:
     return [int(round(v)) for v in grid.tolist()]
 
 
-def guided_timing(timing: torch.Tensor | None, guidance: float) -> torch.Tensor | None:
-    """The timing for the batch ``guided_output`` runs: doubled under guidance.
-    Built once per sampling run, so the model's timing terms are reused."""
-    if timing is None or guidance == 1.0:
-        return timing
-    return torch.cat([timing, timing])
+def guided_input(values: torch.Tensor | None, guidance: float) -> torch.Tensor | None:
+    """A per-ECG input (timing, amplitude) for the batch ``guided_output`` runs:
+    doubled under guidance. Built once per sampling run, so the model's timing
+    terms are reused."""
+    if values is None or guidance == 1.0:
+        return values
+    return torch.cat([values, values])
 
 
 def guided_output(
@@ -40,16 +41,17 @@ def guided_output(
     labels: torch.Tensor,
     guidance: float,
     timing: torch.Tensor | None = None,
+    amplitude: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Network output with classifier-free guidance (Ho & Salimans 2022).
 
     out = out_uncond + w (out_cond - out_uncond); w = 1 is plain conditioning,
     w = 0 unconditional. Both branches run as one batch; both get the beat
-    timing, which guidance leaves alone: with guidance, ``timing`` is already
-    given for that doubled batch (2B, ...), see ``guided_timing``.
+    timing and the amplitude, which guidance leaves alone: with guidance, they
+    are already given for that doubled batch (2B, ...), see ``guided_input``.
     """
     if guidance == 1.0:
-        return model(x_t, t, labels, timing=timing)
+        return model(x_t, t, labels, timing=timing, amplitude=amplitude)
     B = x_t.shape[0]
     drop = torch.cat(
         [torch.zeros(B, dtype=torch.bool), torch.ones(B, dtype=torch.bool)]
@@ -60,6 +62,7 @@ def guided_output(
         torch.cat([labels, labels]),
         drop.to(x_t.device),
         timing,
+        amplitude,
     )
     cond, uncond = both.chunk(2)  # (B, C, L) each
     return uncond + guidance * (cond - uncond)
@@ -79,6 +82,7 @@ def sample(
     generator: torch.Generator | Sequence[torch.Generator] | None = None,
     progress: Callable[[int, int], None] | None = None,
     timing: torch.Tensor | None = None,
+    amplitude: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Draw x_0 for each row of ``labels`` (B, K); returns (B, n_leads, length).
 
@@ -88,7 +92,8 @@ def sample(
     the CPU from ``generator``, so a seed gives the same ECG on any device; with
     one generator per row, each ECG depends on its own generator alone.
     ``clip_x0`` bounds each x_0 estimate, in the model's (scaled) units.
-    ``timing`` (B, 2, length) places the beats for a model with timing channels.
+    ``timing`` (B, 2, length) places the beats for a model with timing channels,
+    ``amplitude`` (B, n_leads) sets the voltage of a model with amplitude input.
     """
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
@@ -109,12 +114,13 @@ def sample(
         return torch.randn(shape, generator=generator, device="cpu").to(device)
 
     x_t = noise()
-    timing = guided_timing(timing, guidance)
+    timing = guided_input(timing, guidance)
+    amplitude = guided_input(amplitude, guidance)
     seq = timesteps(diffusion.n_steps, steps)
     alphas_cumprod = diffusion.alphas_cumprod
     for i, step in enumerate(seq):
         t = torch.full((B,), step, dtype=torch.long, device=device)
-        output = guided_output(model, x_t, t, labels, guidance, timing)
+        output = guided_output(model, x_t, t, labels, guidance, timing, amplitude)
         x_0, eps = diffusion.predict_x0_eps(output, x_t, t)
         if clip_x0 is not None:
             x_0 = x_0.clamp(-clip_x0, clip_x0)

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from generator.amplitude import AmplitudePrior, log_amplitude
 from generator.checkpoint import (
     Checkpoint,
     load_checkpoint,
@@ -105,6 +106,7 @@ def validation_loss(
     batch_size: int,
     draws: int = 4,
     timing: torch.Tensor | None = None,
+    amplitude: torch.Tensor | None = None,
 ) -> float:
     """Mean loss over fixed noise and evenly spread steps, comparable across runs."""
     generator = torch.Generator().manual_seed(1234)
@@ -124,6 +126,9 @@ def validation_loss(
                 generator=generator,
                 t=t.to(xb.device),
                 timing=None if timing is None else timing[start : start + batch_size],
+                amplitude=(
+                    None if amplitude is None else amplitude[start : start + batch_size]
+                ),
             )
             total += loss.item() * n
             count += n
@@ -131,16 +136,20 @@ def validation_loss(
     return total / max(count, 1)
 
 
-def add_timing_input(weights: dict[str, torch.Tensor], cfg: ModelConfig) -> dict:
-    """Weights of a model without timing input, made to fit one with it.
+INPUT_PARAMETERS = (".timing_conv.", "amplitude_mlp.")  # what add_inputs may add
 
-    The blocks' timing convolutions start at zero (as SSSD initialises them), so
-    the network computes exactly what it did and learns to use the beat timing
-    from there.
+
+def add_inputs(weights: dict[str, torch.Tensor], cfg: ModelConfig) -> dict:
+    """Weights of a model without the timing or amplitude input, made to fit a
+    model ``cfg`` with it.
+
+    The new layers' outputs start at zero (the blocks' timing convolutions as
+    SSSD initialises its conditioning, the amplitude MLP's last layer), so the
+    network computes exactly what it did and learns to use the input from there.
     """
     fresh = SSSD(cfg).state_dict()
     missing = {k: v for k, v in fresh.items() if k not in weights}
-    if any(".timing_conv." not in k for k in missing):
+    if any(not any(part in k for part in INPUT_PARAMETERS) for k in missing):
         raise ValueError(f"cannot extend these weights: {sorted(missing)}")
     return {**weights, **missing}
 
@@ -165,6 +174,7 @@ def train(
     preset: str = "cpu",
     label_embedding: str | None = None,
     timing: bool = False,
+    amplitude: bool = False,
     overrides: dict | None = None,
     resume: bool = False,
     init_from: str | Path | None = None,
@@ -179,7 +189,8 @@ def train(
     ``init_from`` continues from another checkpoint's weights, step and labels, with
     a fresh optimizer: e.g. the committed demo checkpoint, when the run folder with
     its full ``last.pt`` is gone. ``timing`` gives the model the beat timing as
-    input (generator.rhythm); a checkpoint without it is extended (and its
+    input (generator.rhythm), ``amplitude`` each lead's voltage
+    (generator.amplitude); a checkpoint without them is extended (and its
     optimizer state dropped). ``tc.shape_data`` adds the z-scored PTB-XL ECGs
     of a ptbxl-shape folder with the SHAPE_LABEL (generator.data.load_shape_set);
     a checkpoint without that label learns it. ``tc.voltage_data`` adds millivolt
@@ -214,14 +225,21 @@ def train(
         tc = TrainConfig(**{**ckpt.extra.get("train", {}), **overrides})
         model_cfg, diff_cfg = ckpt.model_config, ckpt.diffusion_config
         new_parameters = list(ckpt.extra.get("new_parameters", []))
+        added = []
         if timing and not model_cfg.timing_channels:
             model_cfg.timing_channels = 2
-            extended = add_timing_input(ckpt.model, model_cfg)
-            new_parameters = [k for k in extended if k not in ckpt.model]
+            added.append("beat-timing")
+        if amplitude and not model_cfg.amplitude_input:
+            model_cfg.amplitude_input = True
+            added.append("amplitude")
+        if added:
+            extended = add_inputs(ckpt.model, model_cfg)
+            fresh = [k for k in extended if k not in ckpt.model]
+            new_parameters += fresh
             ckpt.model = extended
-            ckpt.ema = {**ckpt.ema, **{k: extended[k] for k in new_parameters}}
+            ckpt.ema = {**ckpt.ema, **{k: extended[k] for k in fresh}}
             ckpt.extra.pop("optimizer", None)
-            log("added the beat-timing input to the checkpoint's model")
+            log(f"added the {' and '.join(added)} input to the checkpoint's model")
     else:
         if preset not in MODEL_PRESETS:
             raise ValueError(
@@ -234,6 +252,7 @@ def train(
             model_cfg.label_embedding = label_embedding
         if timing:
             model_cfg.timing_channels = 2
+        model_cfg.amplitude_input = amplitude
         model_cfg = ModelConfig.from_dict(model_cfg.to_dict())  # validate
         diff_cfg = DiffusionConfig(**asdict(DIFFUSION_PRESETS[preset]))
     if tc.shape_data and SHAPE_LABEL not in vocabulary:
@@ -254,6 +273,23 @@ def train(
     val_set = load_signals(
         val_records, vocabulary, progress=progress, timing=with_timing
     )
+    amplitude_prior = None
+    if model_cfg.amplitude_input:
+        # Fitted on the labelled millivolt records only, before any shape data
+        # (whose voltages are made up) or unlabelled data join the set.
+        stored = ckpt.amplitude if ckpt is not None else None
+        reference = stored["reference"] if stored else train_set.lead_sd()
+        amplitude_prior = AmplitudePrior.fit(
+            first_windows(train_set, model_cfg.length)[0].numpy(),
+            train_set.names,
+            reference,
+        )
+        log(
+            "amplitude prior: "
+            + ", ".join(
+                f"{name} {g.n_records}" for name, g in amplitude_prior.groups.items()
+            )
+        )
     if tc.shape_data:
         shape_set = load_shape_set(
             tc.shape_data, vocabulary, train_set.lead_sd(), timing=with_timing
@@ -295,7 +331,10 @@ def train(
         if val_set.signals
         else (None, None, None)
     )
+    val_amplitude = None
     if val_x is not None:  # on the device and in model units once, not per check
+        if amplitude_prior is not None:
+            val_amplitude = log_amplitude(val_x, amplitude_prior.reference).to(dev)
         val_x, val_y = (val_x / data_scale).to(dev), val_y.to(dev)
         val_timing = None if val_timing is None else val_timing.to(dev)
 
@@ -337,6 +376,9 @@ def train(
                 ema={k: v.detach().cpu() for k, v in ema.state_dict().items()},
                 step=step,
                 rhythm=rhythm,
+                amplitude=None
+                if amplitude_prior is None
+                else amplitude_prior.to_dict(),
                 extra={
                     "optimizer": optimizer.state_dict(),
                     "train": asdict(tc),
@@ -384,6 +426,10 @@ def train(
                 group["lr"] = lr * group.get("lr_scale", 1.0)
             x_mv, labels, batch_timing = sampler.sample(tc.batch_size, generator)
             x_0 = (x_mv / data_scale).to(dev)
+            batch_amplitude = None
+            if amplitude_prior is not None:
+                batch_amplitude = log_amplitude(x_mv, amplitude_prior.reference)
+                batch_amplitude = batch_amplitude.to(dev)
             if batch_timing is not None:
                 batch_timing = batch_timing.to(dev)
             drop = torch.rand(len(x_0), generator=generator) < tc.label_dropout
@@ -397,6 +443,7 @@ def train(
                 generator=generator,
                 min_snr_gamma=tc.min_snr_gamma or None,
                 timing=batch_timing,
+                amplitude=batch_amplitude,
             )
             if not math.isfinite(loss.item()):
                 raise RuntimeError(f"loss is {loss.item()} at step {step}; stopping")
@@ -413,8 +460,9 @@ def train(
             val, ema_val = "", ""
             if val_x is not None and step % tc.eval_every == 0:
                 args = (diffusion, val_x, val_y, tc.batch_size)
-                val = f"{validation_loss(model, *args, timing=val_timing):.5f}"
-                ema_loss = validation_loss(ema, *args, timing=val_timing)
+                inputs = {"timing": val_timing, "amplitude": val_amplitude}
+                val = f"{validation_loss(model, *args, **inputs):.5f}"
+                ema_loss = validation_loss(ema, *args, **inputs)
                 ema_val = f"{ema_loss:.5f}"
                 if ema_loss < best_val:
                     # A small set is overfit long before the training loss says so:
@@ -476,6 +524,12 @@ def main(argv: list[str] | None = None) -> None:
         help="give the model the beat timing (R peaks) as input; the rhythm then "
         "comes from the training records' RR intervals (generator.rhythm)",
     )
+    parser.add_argument(
+        "--amplitude",
+        action="store_true",
+        help="give the model each lead's voltage; generation then draws it from "
+        "a prior fitted on the millivolt training records (generator.amplitude)",
+    )
     parser.add_argument("--resume", action="store_true", help="continue out/last.pt")
     parser.add_argument(
         "--init-from",
@@ -506,6 +560,7 @@ def main(argv: list[str] | None = None) -> None:
         preset=args.preset,
         label_embedding=args.label_embedding,
         timing=args.timing,
+        amplitude=args.amplitude,
         overrides=overrides,
         resume=args.resume,
         init_from=args.init_from,

@@ -19,7 +19,7 @@ from generator.rhythm import (
     detect_r_peaks,
     timing_channels,
 )
-from generator.train import NEW_LR_SCALE, add_timing_input
+from generator.train import NEW_LR_SCALE, add_inputs
 from generator.train import main as train_main
 
 from .conftest import tiny_config
@@ -148,7 +148,7 @@ def test_adding_the_timing_input_leaves_the_network_unchanged():
     plain = SSSD(tiny_config())
     torch.nn.init.normal_(plain.out_conv.weight, std=0.2)
     timed = SSSD(tiny_config(timing_channels=2))
-    timed.load_state_dict(add_timing_input(plain.state_dict(), timed.cfg))
+    timed.load_state_dict(add_inputs(plain.state_dict(), timed.cfg))
     x, t, y = torch.randn(3, 8, 200), torch.tensor([0, 50, 99]), torch.eye(3)
     with torch.no_grad():
         expected = plain(x, t, y)
