@@ -51,6 +51,8 @@ from ecgstudy.studies.services import (
     study_launch_problems,
 )
 
+STUDY_PAGE_NAMES = {"audit": "Blinding audit"}  # breadcrumbs other than Page
+
 
 def _invitation_link(request, token: str) -> str:
     return request.build_absolute_uri(reverse("studies:invitation", args=[token]))
@@ -315,13 +317,14 @@ class StudyAdmin(admin.ModelAdmin):
     def _study_page(
         self, request, study: Study, page: str, title: str, **context
     ) -> TemplateResponse:
-        """One of the pages about a study (launch, close, report, progress)."""
+        """One of the pages about a study (launch, close, report, progress,
+        audit); the breadcrumb names it."""
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "title": title,
             "study": study,
-            "page": page.capitalize(),
+            "page": STUDY_PAGE_NAMES.get(page, page.capitalize()),
             **context,
         }
         return TemplateResponse(request, f"admin/studies/study/{page}.html", context)

@@ -128,6 +128,7 @@ def test_researchers_run_the_audit_in_the_admin_and_see_it_on_launch(
     text = response.content.decode()
     assert response.status_code == 200
     assert "length of the sheet" in text and "Warnings" in text
+    assert "› Blinding audit" in text  # the breadcrumb names the page
     assert BlindingAudit.objects.filter(study=study).count() == 1
     launch = researcher_client.get(
         reverse("admin:studies_study_launch", args=[study.pk])

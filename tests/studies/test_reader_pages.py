@@ -334,6 +334,15 @@ def test_the_study_list_shows_progress_and_only_the_readers_studies(reading, poo
     assert participation.study.name in text
     assert "Someone else" not in text
     assert "0 of 15 answered" in text
+    intro = reverse("studies:intro", args=[participation.study_id])
+    assert f'href="{intro}">Start' in text
+    # after a break the instructions stay one click away, beside Continue
+    first = ordered(participation)[0]
+    client.get(case_url(first))
+    client.post(case_url(first), ANSWER)
+    text = client.get(reverse("studies:list")).content.decode()
+    assert "1 of 15 answered" in text and ">Continue</a>" in text
+    assert f'href="{intro}">Instructions</a>' in text
 
 
 def test_the_intro_tells_the_ratio_only_if_the_researcher_chose_to(client, pool):
