@@ -126,6 +126,41 @@ def test_a_paired_study_is_answered_by_keyboard_and_analysed(
     admin.context.close()
 
 
+# Each paired sheet's smallest lead label on screen, in CSS pixels.
+PAIRED_LABEL_SIZES = """() => [...document.querySelectorAll('.case-sheet svg')].map(
+    svg => Math.min(...[...svg.querySelectorAll('.ecg-labels text')].map(
+        t => parseFloat(getComputedStyle(t).fontSize) * svg.getScreenCTM().a)))"""
+
+
+def test_both_paired_sheets_stay_legible_and_whole_on_small_screens(
+    browser, live_server, pool, output_dir
+):
+    study = study_launch(
+        study=make_study(
+            per_group=1, readers=1, design=Design.PAIRED_2AFC, repeat_fraction=0
+        )
+    )
+    page = reader_page(browser, live_server, study)
+    page.wait_for_selector(".case-sheets .ecg-viewer.is-ready >> nth=1")
+    for width, height in ((1920, 1080), (1366, 768), (1024, 768)):
+        page.set_viewport_size({"width": width, "height": height})
+        page.wait_for_timeout(150)  # the label sizing follows a resize observer
+        page.screenshot(path=str(output_dir / f"design_paired_{width}x{height}.png"))
+        size = page.viewport_size
+        for selector in (".case-sheet svg >> nth=0", ".case-sheet svg >> nth=1"):
+            box = page.locator(selector).bounding_box()
+            assert box["x"] >= 0 and box["y"] >= 0, (width, selector)
+            assert box["x"] + box["width"] <= size["width"] + 0.5, (width, selector)
+            assert box["y"] + box["height"] <= size["height"] + 0.5, (width, selector)
+            # the sheets, not the answers, get the width
+            assert box["width"] >= 0.38 * width, (width, box["width"])
+        submit = page.locator("button.submit").bounding_box()
+        assert submit["y"] + submit["height"] <= height + 0.5
+        assert min(page.evaluate(PAIRED_LABEL_SIZES)) >= 11, (width, height)
+    assert not page.js_errors
+    page.context.close()
+
+
 @pytest.mark.parametrize("staircase", [False, True], ids=["fixed", "staircase"])
 def test_a_timed_study_removes_the_sheet_after_its_exposure(
     browser, live_server, pool, output_dir, staircase
