@@ -11,8 +11,8 @@ to (see the README's generator section for the measurements).
 In training the value comes from the training window itself; in generation from
 ``AmplitudePrior``: per rhythm, a multivariate normal over the 8 log amplitudes
 fitted on millivolt records (their mean and a shrunk covariance). Like the
-rhythm prior it keeps summaries over at least MIN_RECORDS records, never one
-record's values.
+rhythm prior it keeps summaries over at least rhythm.MIN_RECORDS records, never one
+record's values; it groups records by rhythm as the rhythm prior does.
 """
 
 from __future__ import annotations
@@ -23,10 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from generator.rhythm import POOLED, SINUS_RHYTHMS, rhythm_of
+from generator.rhythm import POOLED, fit_groups, group_for
 
 PRIOR_FORMAT = "amplitude-model-1"
-MIN_RECORDS = 5  # a rhythm gets a group of its own only over this many records
 MIN_SD_MV = 1e-3  # a flat lead's SD, floored before the log
 SHRINKAGE = 0.2  # covariance pulled this far towards its diagonal
 LOG_LIMIT = 1.5  # drawn log amplitudes are kept within +/- this (x0.22 to x4.5)
@@ -98,17 +97,9 @@ class AmplitudePrior:
         if not len(windows):
             raise ValueError("amplitude prior needs at least one millivolt record")
         values = log_amplitude(torch.from_numpy(windows), reference).numpy()
-        by_rhythm: dict[str, list[np.ndarray]] = {}
-        for row, names in zip(values, labels, strict=True):
-            rhythm = rhythm_of(names)
-            if rhythm is not None:
-                by_rhythm.setdefault(rhythm, []).append(row)
-        groups = {
-            rhythm: _fit_group(np.stack(rows))
-            for rhythm, rows in by_rhythm.items()
-            if len(rows) >= MIN_RECORDS
-        }
-        groups[POOLED] = _fit_group(values)
+        groups = fit_groups(
+            list(values), labels, lambda _, rows: _fit_group(np.stack(rows))
+        )
         return cls(reference=tuple(float(v) for v in reference), groups=groups)
 
     def to_dict(self) -> dict:
@@ -141,16 +132,6 @@ class AmplitudePrior:
             },
         )
 
-    def group_for(self, names: Sequence[str]) -> str:
-        """Its rhythm's group, else sinus rhythm's for another sinus rhythm, else
-        the pooled one."""
-        rhythm = rhythm_of(names)
-        if rhythm in self.groups:
-            return rhythm
-        if rhythm in SINUS_RHYTHMS and "SR" in self.groups:
-            return "SR"
-        return POOLED
-
     def draw(self, names: Sequence[str], rng: np.random.Generator) -> np.ndarray:
         """(n_leads,) log amplitudes for one ECG with these labels."""
-        return self.groups[self.group_for(names)].draw(rng)
+        return self.groups[group_for(self.groups, names)].draw(rng)

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import TypeVar
 
 import numpy as np
 from scipy.signal import resample_poly
@@ -39,6 +40,7 @@ SINUS_RHYTHMS = ("SR", "SB", "STach", "SA")
 IRREGULAR_RHYTHMS = ("AF",)  # successive intervals independent of each other
 MIN_CV, MAX_CV = 0.003, 0.4  # RR coefficient of variation, as drawn
 MIN_LOG_RR_SD, MIN_LOG_CV_SD = 0.05, 0.1  # floors of the spreads across records
+T = TypeVar("T")
 
 
 def find_r_peaks(lead: np.ndarray, fs: int) -> np.ndarray:
@@ -206,27 +208,23 @@ class RhythmPrior:
         without at least one record of 3 or more intervals."""
         if len(rr) != len(labels):
             raise ValueError("rhythm prior: one label list per RR sequence")
-        by_rhythm: dict[str, list] = {}
-        pooled = []
-        for intervals, names in zip(rr, labels, strict=True):
-            summary = _record_summary(np.asarray(intervals))
-            if summary is None:
-                continue
-            pooled.append(summary)
-            rhythm = rhythm_of(names)
-            if rhythm is not None:
-                by_rhythm.setdefault(rhythm, []).append(summary)
-        if not pooled:
+        summaries = [_record_summary(np.asarray(intervals)) for intervals in rr]
+        kept = [
+            (s, names)
+            for s, names in zip(summaries, labels, strict=True)
+            if s is not None
+        ]
+        if not kept:
             raise ValueError(
                 "rhythm prior needs at least one record with 3 or more RR intervals"
             )
-        groups = {
-            rhythm: _fit_group(summaries, rhythm in IRREGULAR_RHYTHMS)
-            for rhythm, summaries in by_rhythm.items()
-            if len(summaries) >= MIN_RECORDS
-        }
-        groups[POOLED] = _fit_group(pooled, irregular=False)
-        return cls(groups=groups)
+        return cls(
+            groups=fit_groups(
+                [s for s, _ in kept],
+                [names for _, names in kept],
+                lambda rhythm, rows: _fit_group(rows, rhythm in IRREGULAR_RHYTHMS),
+            )
+        )
 
     def to_dict(self) -> dict:
         return {
@@ -246,25 +244,45 @@ class RhythmPrior:
             }
         )
 
-    def group_for(self, names: Sequence[str]) -> str:
-        """The group that draws for a label set: its rhythm's, else sinus rhythm's
-        for a sinus rhythm without a group of its own, else the pooled one."""
-        rhythm = rhythm_of(names)
-        if rhythm in self.groups:
-            return rhythm
-        if rhythm in SINUS_RHYTHMS and "SR" in self.groups:
-            return "SR"
-        return POOLED
-
     def draw(
         self, names: Sequence[str], length: int, fs: int, rng: np.random.Generator
     ) -> np.ndarray:
         """R-peak sample positions (float) covering [0, length) for one ECG."""
-        group = self.groups[self.group_for(names)]
+        group = self.groups[group_for(self.groups, names)]
         n = math.ceil(length / (MIN_RR_S * fs)) + 2
         intervals = group.draw_intervals(n, rng) * fs
         first = rng.random() * intervals[0]
         return first + np.concatenate([[0.0], np.cumsum(intervals[:-1])])
+
+
+def fit_groups(
+    rows: Sequence, labels: Sequence[Sequence[str]], fit: Callable[[str, list], T]
+) -> dict[str, T]:
+    """A prior's groups: ``fit(rhythm, rows)`` for each rhythm with at least
+    MIN_RECORDS rows, and ``fit(POOLED, all rows)``; one label set per row."""
+    by_rhythm: dict[str, list] = {}
+    for row, names in zip(rows, labels, strict=True):
+        rhythm = rhythm_of(names)
+        if rhythm is not None:
+            by_rhythm.setdefault(rhythm, []).append(row)
+    groups = {
+        rhythm: fit(rhythm, members)
+        for rhythm, members in by_rhythm.items()
+        if len(members) >= MIN_RECORDS
+    }
+    groups[POOLED] = fit(POOLED, list(rows))
+    return groups
+
+
+def group_for(groups: Mapping[str, object], names: Sequence[str]) -> str:
+    """The group that draws for a label set: its rhythm's, else sinus rhythm's
+    for a sinus rhythm without a group of its own, else the pooled one."""
+    rhythm = rhythm_of(names)
+    if rhythm in groups:
+        return rhythm
+    if rhythm in SINUS_RHYTHMS and "SR" in groups:
+        return "SR"
+    return POOLED
 
 
 def rhythm_of(names: Sequence[str]) -> str | None:

@@ -17,6 +17,7 @@ from generator.rhythm import (
     RhythmPrior,
     clean_rr,
     detect_r_peaks,
+    group_for,
     timing_channels,
 )
 from generator.train import NEW_LR_SCALE, add_inputs
@@ -94,8 +95,8 @@ def test_the_prior_keeps_a_regular_rhythm_regular_and_af_irregular():
     assert np.median(sr_cv) < 0.04 and np.median(af_cv) > 0.15
     assert 55 < np.median(rates) < 95 and np.std(rates) > 3  # rates differ
     # a rhythm without a group of its own: the sinus group, else the pooled one
-    assert prior.group_for(["SB"]) == "SR"
-    assert prior.group_for(["AFL"]) == POOLED
+    assert group_for(prior.groups, ["SB"]) == "SR"
+    assert group_for(prior.groups, ["AFL"]) == POOLED
     again = np.random.default_rng(5)
     assert np.array_equal(
         prior.draw(["AF"], 1000, 100, np.random.default_rng(5)),
