@@ -40,22 +40,29 @@ def _records(rng, n, gains):
 
 def test_the_prior_draws_each_rhythms_voltages_and_keeps_no_record():
     rng = np.random.default_rng(0)
-    sr = _records(rng, 40, [0.1] * 8)
-    af = _records(rng, 30, [0.2] * 8)
+    sr = _records(rng, 400, [0.1] * 8)
+    af = _records(rng, 300, [0.2] * 8)
     rare = _records(rng, 3, [0.4] * 8)  # too few for a group of its own
-    windows = np.concatenate([sr, af, rare])
-    labels = [["SR", "NORM"]] * 40 + [["AF"]] * 30 + [["AFL"]] * 3
+    few = _records(rng, 20, [0.4] * 8)  # a group, but half pooled
+    windows = np.concatenate([sr, af, rare, few])
+    labels = [["SR", "NORM"]] * 400 + [["AF"]] * 300 + [["AFL"]] * 3
+    labels += [["PACED"]] * 20
     prior = AmplitudePrior.fit(windows, labels, reference=[0.1] * 8)
-    assert set(prior.groups) == {"SR", "AF", POOLED}
+    assert set(prior.groups) == {"SR", "AF", "PACED", POOLED}
     draws = {
         name: np.stack([prior.draw([name], rng) for _ in range(400)])
-        for name in ("SR", "AF", "SB", "AFL")
+        for name in ("SR", "AF", "SB", "AFL", "PACED")
     }
-    assert np.abs(draws["SR"].mean(axis=0)).max() < 0.05  # SD 0.1 = reference
+    pooled = np.asarray(prior.groups[POOLED].mean)
+    # a large group draws close to its own voltages (20 pooled records of 400)
+    assert np.abs(draws["SR"].mean(axis=0) - 0.05 * pooled).max() < 0.05
     assert np.allclose(draws["AF"].mean(axis=0), np.log(2), atol=0.05)
     assert np.allclose(draws["SR"].std(axis=0), 0.1, atol=0.03)
     assert abs(draws["SB"].mean() - draws["SR"].mean()) < 0.05  # sinus: SR's
     assert 0 < draws["AFL"].mean() < np.log(2)  # pooled
+    # a group of 20 records: halfway between its own fit and the pooled one
+    halfway = 0.5 * np.log(4) + 0.5 * pooled
+    assert np.allclose(draws["PACED"].mean(axis=0), halfway, atol=0.06)
     assert np.abs(np.concatenate(list(draws.values()))).max() <= LOG_LIMIT
     # summaries only: a mean and an 8 x 8 factor per group, never a record's values
     stored = prior.to_dict()
