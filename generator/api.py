@@ -178,10 +178,10 @@ def generate(
         size = min(batch_size, n - b * batch_size)
         batch_labels = label_vector.expand(size, -1).to(loaded.device)
         rows = slice(b * batch_size, b * batch_size + size)
-        batch_timing = None if timing is None else timing[rows].to(loaded.device)
-        batch_amplitude = (
-            None if amplitude is None else amplitude[rows].to(loaded.device)
-        )
+        inputs = {  # the model's per-ECG inputs, where it takes them
+            name: None if values is None else values[rows].to(loaded.device)
+            for name, values in (("timing", timing), ("amplitude", amplitude))
+        }
 
         def batch_progress(done: int, total: int, b: int = b) -> None:
             if progress is not None:
@@ -197,8 +197,7 @@ def generate(
             clip_x0=CLIP_MV / ckpt.data_scale,
             generator=generators[rows],
             progress=batch_progress,
-            timing=batch_timing,
-            amplitude=batch_amplitude,
+            **inputs,
         )
         outputs.append((x_0 * ckpt.data_scale).float().cpu().numpy())  # (B, 8, L) mV
     signals = expand_to_12(np.concatenate(outputs)).astype(np.float32)  # (n, 12, L)

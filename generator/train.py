@@ -116,19 +116,21 @@ def validation_loss(
     T = diffusion.n_steps
     for draw in range(draws):
         for start in range(0, len(x_0), batch_size):
-            xb = x_0[start : start + batch_size]
+            rows = slice(start, start + batch_size)
+            xb = x_0[rows]
             n = len(xb)
             t = ((torch.arange(n) + start) * 37 + draw * T // draws) % T
+            inputs = {
+                name: None if values is None else values[rows]
+                for name, values in (("timing", timing), ("amplitude", amplitude))
+            }
             loss = diffusion.training_loss(
                 model,
                 xb,
-                labels[start : start + batch_size],
+                labels[rows],
                 generator=generator,
                 t=t.to(xb.device),
-                timing=None if timing is None else timing[start : start + batch_size],
-                amplitude=(
-                    None if amplitude is None else amplitude[start : start + batch_size]
-                ),
+                **inputs,
             )
             total += loss.item() * n
             count += n
