@@ -1,15 +1,18 @@
 """Per-lead voltage: what the denoiser is told, and the prior it is drawn from.
 
 With ``ModelConfig.amplitude_input`` the denoiser is told, for each of the 8
-generated leads, how large the ECG is: the log of the lead's standard deviation
+generated leads (and, with ``amplitude_leads`` 12, the four limb leads derived
+from them), how large the ECG is: the log of the lead's standard deviation
 over the window relative to a reference (the median SD of that lead over the
-millivolt training records). A small model trained on a few hundred ECGs that
+millivolt training records). The derived leads carry the frontal axis: III and
+aVL are small when I and aVF have the same shape, large when they differ, which
+the SDs of I and aVF alone cannot say. A small model trained on a few hundred ECGs that
 does not know the voltage hedges between patients while the noise is high and
 lands on ECGs of 0.8-0.9 of the real voltage; told the voltage, it has no reason
 to (see the README's generator section for the measurements).
 
 In training the value comes from the training window itself; in generation from
-``AmplitudePrior``: per rhythm, a multivariate normal over the 8 log amplitudes
+``AmplitudePrior``: per rhythm, a multivariate normal over the log amplitudes
 fitted on millivolt records (their mean, blended with the pooled mean in
 proportion to the group's size, and a shrunk covariance). Like the
 rhythm prior it keeps summaries over at least rhythm.MIN_RECORDS records, never one
@@ -24,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from generator.ecg import INDEPENDENT_LEADS, LEADS, expand_to_12
 from generator.rhythm import POOLED, fit_groups, group_for
 
 PRIOR_FORMAT = "amplitude-model-1"
@@ -36,14 +40,58 @@ LOG_LIMIT = 1.5  # drawn log amplitudes are kept within +/- this (x0.22 to x4.5)
 POOLING_RECORDS = 20
 
 
-def log_amplitude(x_mv: torch.Tensor, reference: Sequence[float]) -> torch.Tensor:
-    """(B, n_leads, L) millivolts -> (B, n_leads): log(SD over time / reference)."""
-    ref = torch.as_tensor(reference, dtype=x_mv.dtype, device=x_mv.device)
-    if x_mv.ndim != 3 or x_mv.shape[1] != ref.numel():
+# The leads whose voltage the model may be told, in the order of its input: the 8
+# it generates, then the four it derives (so a model told 8 extends to 12 by
+# appending inputs).
+DERIVED_LEADS = tuple(name for name in LEADS if name not in INDEPENDENT_LEADS)
+MEASURED_LEADS = {
+    len(INDEPENDENT_LEADS): tuple(INDEPENDENT_LEADS),
+    len(LEADS): (*INDEPENDENT_LEADS, *DERIVED_LEADS),
+}
+_DERIVED_ROWS = [LEADS.index(name) for name in DERIVED_LEADS]
+
+
+def measured_leads(x_mv: torch.Tensor, n_leads: int) -> torch.Tensor:
+    """(B, 8, L) generated leads -> (B, n_leads, L): themselves, or with the
+    derived limb leads appended (MEASURED_LEADS)."""
+    if n_leads not in MEASURED_LEADS:
         raise ValueError(
-            f"expected (B, {ref.numel()}, L) millivolts, got {tuple(x_mv.shape)}"
+            f"amplitude is measured on {sorted(MEASURED_LEADS)} leads, not {n_leads}"
         )
-    return torch.log(x_mv.std(dim=2).clamp(min=MIN_SD_MV) / ref)
+    if x_mv.ndim != 3 or x_mv.shape[1] != len(INDEPENDENT_LEADS):
+        raise ValueError(
+            f"expected (B, {len(INDEPENDENT_LEADS)}, L) millivolts, "
+            f"got {tuple(x_mv.shape)}"
+        )
+    if n_leads == len(INDEPENDENT_LEADS):
+        return x_mv
+    return torch.cat([x_mv, expand_to_12(x_mv)[:, _DERIVED_ROWS]], dim=1)
+
+
+def log_amplitude(x_mv: torch.Tensor, reference: Sequence[float]) -> torch.Tensor:
+    """(B, 8, L) millivolts -> (B, len(reference)): log(SD over time / reference)
+    of the leads MEASURED_LEADS names for that many references."""
+    leads = measured_leads(x_mv, len(reference))
+    ref = torch.as_tensor(reference, dtype=x_mv.dtype, device=x_mv.device)
+    return torch.log(leads.std(dim=2).clamp(min=MIN_SD_MV) / ref)
+
+
+def reference_sd(
+    windows: torch.Tensor, n_leads: int, stored: Sequence[float] | None = None
+) -> list[float]:
+    """The median SD of each measured lead over (records, 8, L) millivolt
+    windows: what log amplitude 0 means. ``stored``, a checkpoint's reference
+    for its first leads, is kept, so inputs the model has learnt keep their
+    meaning when it is told more leads."""
+    values = measured_leads(windows, n_leads).std(dim=2).median(dim=0).values
+    values = [float(v) for v in values]
+    if stored:
+        if len(stored) > n_leads:
+            raise ValueError(
+                f"a model told {len(stored)} leads' voltage cannot be told {n_leads}"
+            )
+        values[: len(stored)] = [float(v) for v in stored]
+    return values
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from generator.ecg import (
     DURATION_S,
     EcgError,
     canonicalize,
+    expand_to_12,
     read_wfdb,
     reduce_to_8,
 )
@@ -320,6 +321,50 @@ def load_voltage_set(
             continue
         found.add(independent, [], UNLABELLED)
     return found.build()
+
+
+AUDIT_STEP_S = 4  # a long record's windows start this far apart for the audit
+
+
+def learnt_ecgs(
+    folder: str | Path, *, fs: int = CANONICAL_FS
+) -> tuple[np.ndarray, list[str]]:
+    """The 10-s 12-lead ECGs a model learnt from in a ``--shape-data`` or
+    ``--voltage-data`` folder, for the memorisation audit: (n, 12, L) and ids.
+
+    A ptbxl-shape folder gives its ``train`` rows (z-scored: the audit's
+    similarity ignores amplitude), a millivolt folder the records
+    ``voltage_records`` trains on, a long one as windows every AUDIT_STEP_S
+    seconds (training draws windows at random; with the audit's shifts of up to
+    2 s every stretch of 10 s is near one of them). Unreadable records are
+    skipped, as training skips them.
+    """
+    folder = Path(folder)
+    length = int(DURATION_S * fs)
+    if (folder / "signals_100hz.npy").is_file():
+        if fs != CANONICAL_FS:
+            raise ValueError(f"{folder} holds ECGs at {CANONICAL_FS} Hz only")
+        array = np.load(folder / "signals_100hz.npy", mmap_mode="r")
+        with open(folder / "index.csv", newline="", encoding="utf-8") as handle:
+            rows = [row for row in csv.DictReader(handle) if row["split"] == "train"]
+        signals = np.asarray(array[[int(row["row"]) for row in rows]], np.float32)
+        names = [row.get("ecg_id") or row["row"] for row in rows]
+        return signals, [f"{folder.name}/{name}" for name in names]
+    signals, ids = [], []
+    for path in voltage_records(folder):
+        try:
+            whole = expand_to_12(_read_whole(path, fs=fs, trim=True))
+        except EcgError:
+            continue
+        last = whole.shape[1] - length
+        starts = sorted({*range(0, last + 1, AUDIT_STEP_S * fs), last})
+        for start in starts:
+            signals.append(whole[:, start : start + length])
+            name = f"{folder.name}/{path.relative_to(folder)}"
+            ids.append(name if last == 0 else f"{name}@{start / fs:g}s")
+    if not signals:
+        raise ValueError(f"{folder}: no readable ECG a model could learn from")
+    return np.stack(signals).astype(np.float32), ids
 
 
 def unlabelled(labels: torch.Tensor) -> torch.Tensor:

@@ -629,9 +629,11 @@ def evaluate(
     n_boot: int = 1000,
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
+    learnt: EcgSet | None = None,
 ) -> tuple[dict, dict[str, FeatureTable]]:
     """Every figure of the evaluation as a JSON-ready dict, and the feature tables
-    of train, test and synthetic (for the plots)."""
+    of train, test and synthetic (for the plots). ``learnt`` is every ECG the
+    generator learnt from, for the memorisation audit (default: ``train``)."""
 
     def step(message: str) -> None:
         if progress is not None:
@@ -674,7 +676,7 @@ def evaluate(
         test.signals, synthetic.signals, fs
     )
     step("memorisation")
-    results["memorisation"] = memorisation(synthetic, train, test, fs=fs)
+    results["memorisation"] = memorisation(synthetic, learnt or train, test, fs=fs)
     step("utility")
     results["utility"] = utility(
         train, train_f, test, test_f, synthetic, synthetic_f, n_boot=n_boot, seed=seed
@@ -1045,6 +1047,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--split", default="test", choices=["test", "val"])
     parser.add_argument(
+        "--learnt-from",
+        action="append",
+        default=[],
+        help="another folder the generator learnt from (its --shape-data or "
+        "--voltage-data; repeatable or comma-separated): the memorisation audit "
+        "looks for copies of its records too",
+    )
+    parser.add_argument(
         "--labels", default=DEFAULT_LABELS, help="label sets to generate"
     )
     parser.add_argument("--n-per-label", type=int, default=50)
@@ -1072,6 +1082,15 @@ def main(argv: Sequence[str] | None = None) -> None:
             "compares rhythms); "
             + (f"no labels for {unlabelled}" if unlabelled else f"no source {unknown}")
         )
+    learnt_from = [
+        folder.strip()
+        for value in args.learnt_from
+        for folder in value.split(",")
+        if folder.strip()
+    ]
+    missing = [folder for folder in learnt_from if not Path(folder).is_dir()]
+    if missing:
+        parser.error(f"--learnt-from: no such folder {', '.join(missing)}")
     say = lambda message: print(message, flush=True)  # noqa: E731
     from generator.compare import load_array_set
 
@@ -1092,6 +1111,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             synthetic,
             args.data,
             split=args.split,
+            learnt_from=learnt_from,
             n_boot=args.bootstrap,
             seed=args.seed,
             progress=say,
@@ -1105,6 +1125,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             checkpoint,
             args.data,
             split=args.split,
+            learnt_from=learnt_from,
             label_sets=label_sets,
             n_per_label=args.n_per_label,
             steps=args.steps,
@@ -1150,8 +1171,10 @@ def evaluate_checkpoint(
     n_boot: int = 1000,
     device: str = "auto",
     progress: Callable[[str], None] | None = None,
+    learnt_from: Sequence[str | Path] = (),
 ) -> Evaluation:
-    """Generate from a checkpoint and evaluate its ECGs against ``data_dir``."""
+    """Generate from a checkpoint and evaluate its ECGs against ``data_dir``;
+    ``learnt_from``: as evaluate_set."""
     if label_sets is None:
         label_sets = parse_label_sets(DEFAULT_LABELS)
     from tqdm import tqdm
@@ -1183,12 +1206,33 @@ def evaluate_checkpoint(
         n_boot=n_boot,
         seed=seed,
         progress=progress,
+        learnt_from=learnt_from,
         parameters={
             "checkpoint": str(checkpoint),
             "label_sets": ["+".join(labels) for labels in label_sets],
             "n_per_label": n_per_label,
             "steps": steps,
         },
+    )
+
+
+def with_learnt(train: EcgSet, folders: Sequence[str | Path]) -> EcgSet:
+    """``train`` and the ECGs of ``folders`` a generator also learnt from."""
+    if not folders:
+        return train
+    from generator.data import learnt_ecgs
+
+    signals, ids = [train.signals], list(train.ids)
+    for folder in folders:
+        more, more_ids = learnt_ecgs(folder)
+        signals.append(more)
+        ids += more_ids
+    n_more = len(ids) - len(train)
+    return EcgSet(
+        np.concatenate(signals),
+        train.rhythms + ["unknown"] * n_more,
+        train.normal + [None] * n_more,
+        ids,
     )
 
 
@@ -1201,19 +1245,34 @@ def evaluate_set(
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
     parameters: dict | None = None,
+    learnt_from: Sequence[str | Path] = (),
 ) -> Evaluation:
     """Evaluate any set of synthetic ECGs (a checkpoint's, or another generator's
     array file: generator.compare.load_array_set) against ``data_dir``: its
-    ``train`` split for memorisation and utility, ``split`` as the real ECGs."""
+    ``train`` split for memorisation and utility, ``split`` as the real ECGs.
+
+    ``learnt_from``: the other folders the generator learnt from (its
+    ``--shape-data`` and ``--voltage-data``); the memorisation audit compares
+    each synthetic ECG with their records too (generator.data.learnt_ecgs): a
+    copy of any patient the model saw is a copy."""
     if split == "train":
         raise ValueError("evaluate on test or val; train is what the model saw")
     train = load_split(data_dir, "train")
     test = load_split(data_dir, split)
+    learnt = with_learnt(train, learnt_from)
     results, features = evaluate(
-        train, test, synthetic, n_boot=n_boot, seed=seed, progress=progress
+        train,
+        test,
+        synthetic,
+        n_boot=n_boot,
+        seed=seed,
+        progress=progress,
+        learnt=learnt,
     )
     results["parameters"] = {
         **(parameters or {}),
+        "learnt_from": [str(folder) for folder in learnt_from],
+        "n_learnt": len(learnt),
         "split": split,
         "n_synthetic": len(synthetic),
         "seed": seed,
@@ -1222,9 +1281,9 @@ def evaluate_set(
     pair = results["memorisation"]["closest_pair"]
     return Evaluation(
         results=results,
-        images=plots(results, features, synthetic, train, test),
+        images=plots(results, features, synthetic, learnt, test),
         closest_synthetic=synthetic.signals[pair["synthetic_index"]],
-        closest_train=train.signals[pair["train_index"]],
+        closest_train=learnt.signals[pair["train_index"]],
     )
 
 

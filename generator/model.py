@@ -37,6 +37,7 @@ class ModelConfig(DictConfig):
     step_embed_hidden: int = 256  # width of the step-embedding MLP
     timing_channels: int = 0  # 2: beat timing given as input (generator.rhythm)
     amplitude_input: bool = False  # per-lead voltage given (generator.amplitude)
+    amplitude_leads: int = 8  # of how many leads: 8 generated, or 12 with derived
 
     def __post_init__(self):
         if self.label_embedding not in LABEL_EMBEDDINGS:
@@ -51,6 +52,10 @@ class ModelConfig(DictConfig):
         if self.timing_channels not in (0, 2):
             raise ValueError(
                 f"timing_channels must be 0 or 2, got {self.timing_channels}"
+            )
+        if self.amplitude_leads not in (8, 12):
+            raise ValueError(
+                f"amplitude_leads must be 8 or 12, got {self.amplitude_leads}"
             )
         if self.s4_channels % 2:
             raise ValueError(f"s4_channels must be even, got {self.s4_channels}")
@@ -200,7 +205,7 @@ class SSSD(nn.Module):
             # it alone; zero at first, so a network trained without it computes
             # what it did.
             self.amplitude_mlp = nn.Sequential(
-                nn.Linear(cfg.n_leads, cfg.label_dim),
+                nn.Linear(cfg.amplitude_leads, cfg.label_dim),
                 nn.SiLU(),
                 nn.Linear(cfg.label_dim, cfg.label_dim),
             )
@@ -230,8 +235,8 @@ class SSSD(nn.Module):
         vector: label dropout in training, the unconditional branch of guidance.
         ``timing`` (B, timing_channels, L) is the beat timing when the config asks
         for it (see generator.rhythm); it is never dropped. ``amplitude`` (B,
-        n_leads) is each lead's log voltage when the config asks for it (see
-        generator.amplitude); never dropped either.
+        amplitude_leads) is each lead's log voltage when the config asks for it
+        (see generator.amplitude); never dropped either.
         """
         cfg = self.cfg
         if x_t.ndim != 3 or x_t.shape[1:] != (cfg.n_leads, cfg.length):
@@ -254,9 +259,10 @@ class SSSD(nn.Module):
         step_emb = self.step_mlp(step_embedding(t, cfg.step_embed_in))  # (B, hidden)
         label_emb = self.label_embedding(labels, drop_labels)  # (B, label_dim)
         if self.amplitude_mlp is not None:
-            if amplitude is None or tuple(amplitude.shape) != (B, C):
+            expected = (B, cfg.amplitude_leads)
+            if amplitude is None or tuple(amplitude.shape) != expected:
                 got = None if amplitude is None else tuple(amplitude.shape)
-                raise ValueError(f"amplitude must be {(B, C)}, got {got}")
+                raise ValueError(f"amplitude must be {expected}, got {got}")
             label_emb = label_emb + self.amplitude_mlp(amplitude.to(label_emb.dtype))
         elif amplitude is not None:
             raise ValueError("this model takes no amplitude input")

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from generator.amplitude import AmplitudePrior, log_amplitude
+from generator.amplitude import AmplitudePrior, log_amplitude, reference_sd
 from generator.checkpoint import (
     Checkpoint,
     load_checkpoint,
@@ -156,6 +156,18 @@ def add_inputs(weights: dict[str, torch.Tensor], cfg: ModelConfig) -> dict:
     return {**weights, **missing}
 
 
+def widen_amplitude(weights: dict[str, torch.Tensor], n_leads: int) -> dict:
+    """Weights whose amplitude MLP is told ``n_leads`` leads' voltage instead of
+    fewer: the new inputs' weights start at zero, so the network computes what it
+    did and learns to use them (generator.amplitude.MEASURED_LEADS appends)."""
+    key = "amplitude_mlp.0.weight"
+    old = weights[key]
+    if n_leads < old.shape[1]:
+        raise ValueError(f"cannot narrow the amplitude input to {n_leads} leads")
+    extra = torch.zeros(old.shape[0], n_leads - old.shape[1], dtype=old.dtype)
+    return {**weights, key: torch.cat([old, extra], dim=1)}
+
+
 def add_labels(weights: dict[str, torch.Tensor], n_new: int) -> dict:
     """Weights whose "sssd" label embedding learns ``n_new`` more labels; their
     rows start at zero, so the network computes what it did for every old label."""
@@ -177,6 +189,7 @@ def train(
     label_embedding: str | None = None,
     timing: bool = False,
     amplitude: bool = False,
+    amplitude_leads: int | None = None,
     overrides: dict | None = None,
     resume: bool = False,
     init_from: str | Path | None = None,
@@ -192,12 +205,13 @@ def train(
     a fresh optimizer: e.g. the committed demo checkpoint, when the run folder with
     its full ``last.pt`` is gone. ``timing`` gives the model the beat timing as
     input (generator.rhythm), ``amplitude`` each lead's voltage
-    (generator.amplitude); a checkpoint without them is extended (and its
-    optimizer state dropped). ``tc.shape_data`` adds the z-scored PTB-XL ECGs
-    of a ptbxl-shape folder with the SHAPE_LABEL (generator.data.load_shape_set);
-    a checkpoint without that label learns it. ``tc.voltage_data`` adds millivolt
-    ECGs without labels, learnt only label-dropped (load_voltage_set).
-    ``dropout`` sets the S4 layers'.
+    (generator.amplitude) of ``amplitude_leads`` leads (default: a new input
+    12, else as the checkpoint has it); a checkpoint without them, or told fewer
+    leads, is extended (and its optimizer state dropped). ``tc.shape_data`` adds
+    the z-scored PTB-XL ECGs of a ptbxl-shape folder with the SHAPE_LABEL
+    (generator.data.load_shape_set); a checkpoint without that label learns it.
+    ``tc.voltage_data`` adds millivolt ECGs without labels, learnt only
+    label-dropped (load_voltage_set). ``dropout`` sets the S4 layers'.
     """
     torch.set_num_threads(threads)
     overrides = overrides or {}
@@ -233,7 +247,19 @@ def train(
             added.append("beat-timing")
         if amplitude and not model_cfg.amplitude_input:
             model_cfg.amplitude_input = True
+            model_cfg.amplitude_leads = amplitude_leads or 12
             added.append("amplitude")
+        elif amplitude_leads and amplitude_leads != model_cfg.amplitude_leads:
+            if not model_cfg.amplitude_input:
+                raise ValueError("--amplitude-leads needs --amplitude")
+            ckpt.model = widen_amplitude(ckpt.model, amplitude_leads)
+            ckpt.ema = widen_amplitude(ckpt.ema, amplitude_leads)
+            ckpt.extra.pop("optimizer", None)
+            log(
+                f"the amplitude input is told {amplitude_leads} leads' voltage "
+                f"instead of {model_cfg.amplitude_leads}"
+            )
+            model_cfg.amplitude_leads = amplitude_leads
         if added:
             extended = add_inputs(ckpt.model, model_cfg)
             fresh = [k for k in extended if k not in ckpt.model]
@@ -255,6 +281,8 @@ def train(
         if timing:
             model_cfg.timing_channels = 2
         model_cfg.amplitude_input = amplitude
+        if amplitude:
+            model_cfg.amplitude_leads = amplitude_leads or 12
         model_cfg = ModelConfig.from_dict(model_cfg.to_dict())  # validate
         diff_cfg = DiffusionConfig(**asdict(DIFFUSION_PRESETS[preset]))
     if tc.shape_data and SHAPE_LABEL not in vocabulary:
@@ -280,11 +308,12 @@ def train(
         # Fitted on the labelled millivolt records only, before any shape data
         # (whose voltages are made up) or unlabelled data join the set.
         stored = ckpt.amplitude if ckpt is not None else None
-        reference = stored["reference"] if stored else train_set.lead_sd()
+        windows = first_windows(train_set, model_cfg.length)[0]
+        reference = reference_sd(
+            windows, model_cfg.amplitude_leads, stored and stored["reference"]
+        )
         amplitude_prior = AmplitudePrior.fit(
-            first_windows(train_set, model_cfg.length)[0].numpy(),
-            train_set.names,
-            reference,
+            windows.numpy(), train_set.names, reference
         )
         log(
             "amplitude prior: "
@@ -532,6 +561,15 @@ def main(argv: list[str] | None = None) -> None:
         help="give the model each lead's voltage; generation then draws it from "
         "a prior fitted on the millivolt training records (generator.amplitude)",
     )
+    parser.add_argument(
+        "--amplitude-leads",
+        type=int,
+        choices=[8, 12],
+        default=None,
+        help="the voltage of the 8 generated leads, or of all 12 (the derived "
+        "limb leads carry the frontal axis); default 12 for a new input, else as "
+        "the checkpoint has it (a checkpoint told 8 is extended to 12)",
+    )
     parser.add_argument("--resume", action="store_true", help="continue out/last.pt")
     parser.add_argument(
         "--init-from",
@@ -563,6 +601,7 @@ def main(argv: list[str] | None = None) -> None:
         label_embedding=args.label_embedding,
         timing=args.timing,
         amplitude=args.amplitude,
+        amplitude_leads=args.amplitude_leads,
         overrides=overrides,
         resume=args.resume,
         init_from=args.init_from,

@@ -5,13 +5,19 @@ import numpy as np
 import pytest
 import torch
 
-from generator.amplitude import LOG_LIMIT, AmplitudePrior, log_amplitude
+from generator.amplitude import (
+    LOG_LIMIT,
+    MEASURED_LEADS,
+    AmplitudePrior,
+    log_amplitude,
+    reference_sd,
+)
 from generator.api import generate, lead_amplitudes
 from generator.checkpoint import export_checkpoint, load_checkpoint
 from generator.data import first_windows, load_signals, split_records
 from generator.model import SSSD
 from generator.rhythm import POOLED
-from generator.train import NEW_LR_SCALE, add_inputs
+from generator.train import NEW_LR_SCALE, add_inputs, widen_amplitude
 from generator.train import main as train_main
 
 from .conftest import tiny_config
@@ -21,14 +27,39 @@ from .test_train import write_index_folder
 def test_log_amplitude_is_each_leads_sd_against_the_reference():
     t = np.arange(1000) / 100
     sine = np.sin(2 * np.pi * 1.3 * t)  # SD 1/sqrt(2) over whole cycles
-    x = torch.from_numpy(np.stack([sine * a for a in (1, 2, 0.5)])[None])
-    got = log_amplitude(x, [1 / np.sqrt(2), 1 / np.sqrt(2), 0.5 / np.sqrt(2)])
-    assert got.shape == (1, 3)
-    assert np.allclose(got.numpy(), [[0.0, np.log(2), 0.0]], atol=0.01)
-    flat = log_amplitude(torch.zeros(1, 3, 1000), [1.0, 1.0, 1.0])
+    gains = (1, 2, 0.5, 1, 1, 1, 1, 1)  # I, aVF, V1-V6
+    x = torch.from_numpy(np.stack([sine * a for a in gains])[None])
+    unit = 1 / np.sqrt(2)
+    got = log_amplitude(x, [unit * g for g in (1, 1, 0.5, 1, 1, 1, 1, 2)])
+    assert got.shape == (1, 8)
+    expected = [0.0, np.log(2), 0.0, 0, 0, 0, 0, np.log(0.5)]
+    assert np.allclose(got.numpy(), [expected], atol=0.01)
+    flat = log_amplitude(torch.zeros(1, 8, 1000), [1.0] * 8)
     assert torch.isfinite(flat).all()  # floored, not -inf
-    with pytest.raises(ValueError, match=r"expected \(B, 2, L\)"):
+    with pytest.raises(ValueError, match="measured on"):
         log_amplitude(x, [1.0, 1.0])
+    with pytest.raises(ValueError, match=r"expected \(B, 8, L\)"):
+        log_amplitude(x[:, :3], [1.0] * 8)
+
+
+def test_twelve_leads_tell_the_frontal_axis_the_generated_eight_cannot():
+    """I and aVF of the same size: the derived leads differ by whether they have
+    the same shape (normal axis) or opposite shapes (left axis)."""
+    t = np.arange(1000) / 100
+    sine = np.sin(2 * np.pi * 1.3 * t)
+    precordial = [sine] * 6
+    normal = torch.from_numpy(np.stack([sine, sine, *precordial])[None])
+    left = torch.from_numpy(np.stack([sine, -sine, *precordial])[None])
+    reference = [1 / np.sqrt(2)] * 12
+    assert MEASURED_LEADS[12][8:] == ("II", "III", "aVR", "aVL")
+    # II = I/2 + aVF, III = aVF - I/2, aVR = -(3I/4 + aVF/2), aVL = 3I/4 - aVF/2
+    same = np.exp(log_amplitude(normal, reference)[0, 8:].numpy())
+    opposite = np.exp(log_amplitude(left, reference)[0, 8:].numpy())
+    assert np.allclose(same, [1.5, 0.5, 1.25, 0.25], atol=0.01)
+    assert np.allclose(opposite, [0.5, 1.5, 0.25, 1.25], atol=0.01)
+    # the 8 generated leads' voltages are the same for both axes
+    eight = [1 / np.sqrt(2)] * 8
+    assert torch.allclose(log_amplitude(normal, eight), log_amplitude(left, eight))
 
 
 def _records(rng, n, gains):
@@ -117,8 +148,10 @@ def test_amplitude_training_stores_a_prior_and_generation_draws_from_it(tmp_path
     # the prior is the training records' voltages, per rhythm where enough
     train_set = load_signals(split_records(data)[0], ckpt.labels)
     windows = first_windows(train_set, 200)[0].numpy()
-    expected = AmplitudePrior.fit(windows, train_set.names, train_set.lead_sd())
+    reference = reference_sd(torch.from_numpy(windows), 12)
+    expected = AmplitudePrior.fit(windows, train_set.names, reference)
     assert ckpt.amplitude_prior() == expected
+    assert ckpt.model_config.amplitude_leads == 12  # a new input's default
 
     small = export_checkpoint(out / "last.pt", tmp_path / "small.pt")
     assert load_checkpoint(small).amplitude == ckpt.amplitude
@@ -127,7 +160,55 @@ def test_amplitude_training_stores_a_prior_and_generation_draws_from_it(tmp_path
     guided, _ = generate(small, ["SR"], n=3, seed=1, steps=3, guidance=2.0)
     assert np.array_equal(first, again) and guided.shape == first.shape
     drawn = lead_amplitudes(ckpt, ["SR"], seed=1, n=3)
-    assert drawn.shape == (3, 8) and not torch.allclose(drawn[0], drawn[1])
+    assert drawn.shape == (3, 12) and not torch.allclose(drawn[0], drawn[1])
     train_main(common + ["--out", str(out), "--max-steps", "5", "--resume"])
     resumed = load_checkpoint(out / "last.pt")
     assert resumed.step == 5 and resumed.amplitude == ckpt.amplitude
+
+
+def test_a_model_told_eight_leads_is_extended_to_twelve_unchanged(tmp_path):
+    cfg = tiny_config(amplitude_input=True, amplitude_leads=8)
+    eight = SSSD(cfg).eval()
+    for p in eight.amplitude_mlp.parameters():  # as if trained
+        torch.nn.init.normal_(p, std=0.1)
+    twelve = SSSD(tiny_config(amplitude_input=True, amplitude_leads=12)).eval()
+    twelve.load_state_dict(widen_amplitude(eight.state_dict(), 12))
+    x, t = torch.randn(2, 8, cfg.length), torch.tensor([3, 7])
+    y = torch.zeros(2, cfg.n_labels)
+    told = torch.randn(2, 12)
+    with torch.no_grad():  # the four new inputs change nothing until trained
+        assert torch.allclose(
+            twelve(x, t, y, amplitude=told), eight(x, t, y, amplitude=told[:, :8])
+        )
+    with pytest.raises(ValueError, match="narrow"):
+        widen_amplitude(twelve.state_dict(), 8)
+
+    # through training: the first eight references keep their meaning
+    data = tmp_path / "data"
+    write_index_folder(data, ["train"] * 6 + ["val"])
+    common = ["--data", str(data), "--preset", "tiny", "--batch-size", "4"]
+    first = tmp_path / "eight"
+    train_main(
+        common
+        + [
+            "--out",
+            str(first),
+            "--max-steps",
+            "2",
+            "--amplitude",
+            "--amplitude-leads",
+            "8",
+        ]
+    )
+    old = load_checkpoint(first / "last.pt")
+    assert (
+        old.model_config.amplitude_leads == 8 and len(old.amplitude["reference"]) == 8
+    )
+    extend = ["--init-from", str(first / "last.pt"), "--amplitude-leads", "12"]
+    train_main(
+        common + ["--out", str(tmp_path / "twelve"), "--max-steps", "4", *extend]
+    )
+    new = load_checkpoint(tmp_path / "twelve" / "last.pt")
+    assert new.model_config.amplitude_leads == 12 and new.step == 4
+    assert new.amplitude["reference"][:8] == old.amplitude["reference"]
+    assert len(new.amplitude_prior().draw(["SR"], np.random.default_rng(0))) == 12

@@ -192,12 +192,17 @@ def tiny_10s_checkpoint(tmp_path):
 def test_the_command_line_writes_results_plots_and_summary(
     ecg_data_dir, tiny_10s_checkpoint, tmp_path
 ):
+    from tests.generator.test_train import write_shape_folder
+
     data = small_index_folder(ecg_data_dir, tmp_path / "data")
+    shape = tmp_path / "ptbxl-shape"
+    write_shape_folder(shape, ["train", "train", "test"])
     out = tmp_path / "out"
     ev.main(
         [
             "--checkpoint", str(tiny_10s_checkpoint),
             "--data", str(data),
+            "--learnt-from", str(shape),
             "--labels", "SR,AF",
             "--n-per-label", "4",
             "--steps", "2",
@@ -213,6 +218,14 @@ def test_the_command_line_writes_results_plots_and_summary(
         "synthetic": 8,
     }
     assert results["parameters"]["label_sets"] == ["SR", "AF"]
+    # the audit also looked for copies of the two shape-data patients
+    assert results["parameters"]["learnt_from"] == [str(shape)]
+    assert results["parameters"]["n_learnt"] == 12 + 2
+    with pytest.raises(SystemExit):
+        ev.main(
+            ["--checkpoint", str(tiny_10s_checkpoint), "--data", str(data)]
+            + ["--learnt-from", str(tmp_path / "missing"), "--out", str(out)]
+        )
     for name in ("features.png", "spectra.png", "memorisation.png", "closest_pair.png"):
         assert (out / name).read_bytes()[:4] == b"\x89PNG"
     assert "Two-sample AUC" in (out / "summary.html").read_text()
