@@ -51,8 +51,6 @@ from generator.rhythm import find_r_peaks, upsample_for_detection
 from generator.similarity import DUPLICATE_SIMILARITY, unseen_ceiling
 from generator.similarity import nearest as nearest_similar
 
-# Two canonical ECGs this close (correlation above 0.99 at the best shift) are one
-# recording; the shared collection holds a few such duplicates across datasets.
 CLOSEST_PAIRS = 3  # synthetic/train pairs the report draws
 SCALAR_FEATURES = (
     "heart_rate_bpm",

@@ -11,9 +11,9 @@ of one recording filed twice correlate at 1.00 and every other record's nearest
 neighbour at 0.71 or less (median 0.39), so the threshold sits in a wide gap.
 """
 
-from generator.similarity import DuplicateGuard
+from generator.similarity import DUPLICATE_SIMILARITY, DuplicateGuard
 
-NEAR_DUPLICATE = 0.95  # correlation at and above which two ECGs are one
+NEAR_DUPLICATE = DUPLICATE_SIMILARITY  # correlation at and above which two are one
 
 
 def near_duplicate_guard(fs: float, n_samples: int) -> DuplicateGuard:

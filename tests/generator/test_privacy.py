@@ -85,3 +85,13 @@ def test_a_reference_folder_is_judged_by_its_unseen_patients(tmp_path):
     similarity, nearest = reference.nearest(stored)
     assert similarity == pytest.approx(1, abs=1e-3) and nearest == "ref/r2"
     assert reference.too_close(stored)
+
+
+@pytest.mark.data
+def test_one_recording_filed_at_two_rates_does_not_set_the_ceiling(ecg_data_dir):
+    """PTB-XL record 1 is in the shared set twice: its 100-Hz file (val) and the
+    500-Hz copy of the CinC 2021 set (train), 0.966 alike. Counted as an unseen
+    patient it would let every synthetic ECG below 0.966 pass."""
+    load_reference.cache_clear()
+    reference = load_reference(str(ecg_data_dir))
+    assert 0.5 < reference.ceiling < 0.9
