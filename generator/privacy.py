@@ -2,12 +2,13 @@
 a generation that redraws any ECG that comes too close.
 
 "Too close" is judged against real patients the generator never saw: the
-reference holds the training records of a dataset folder (its ``train`` split)
-and the highest similarity (``generator.similarity``) that any of its ``val``
-records reaches to one of them, leaving out records filed twice. A synthetic ECG
-at or above that ceiling is closer to a training patient than any unseen patient
-comes, so it is drawn again with a new seed, and the number of redraws is kept
-with it.
+reference holds the training records of a dataset folder (its ``train`` split,
+and the records of any other folder the generator learnt from: its shape and
+millivolt data) and the highest similarity (``generator.similarity``) that any
+of its ``val`` records reaches to one of them, leaving out records filed twice.
+A synthetic ECG at or above that ceiling is closer to a training patient than
+any unseen patient comes, so it is drawn again with a new seed, and the number
+of redraws is kept with it.
 """
 
 from __future__ import annotations
@@ -58,12 +59,13 @@ def build_reference(
 
 
 @lru_cache(maxsize=2)
-def load_reference(folder: str) -> PrivacyReference:
+def load_reference(folder: str, learnt_from: tuple[str, ...] = ()) -> PrivacyReference:
     """The reference of an index.csv folder (like ../shared/ecg): its ``train``
-    records, judged by its ``val`` records. Cached per process."""
-    from generator.evaluate import load_split
+    records and those of ``learnt_from`` (generator.data.learnt_ecgs), judged by
+    its ``val`` records. Cached per process."""
+    from generator.evaluate import load_split, with_learnt
 
-    train = load_split(folder, "train")
+    train = with_learnt(load_split(folder, "train"), learnt_from)
     return build_reference(train.signals, train.ids, load_split(folder, "val").signals)
 
 

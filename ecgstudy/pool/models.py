@@ -112,6 +112,12 @@ class GenerationJob(models.Model):
         "an ECG closer to one of them than any of its unseen (val) patients comes is "
         "drawn again. Empty: no check.",
     )
+    privacy_learnt_from = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Other folders the generator learnt from (its shape and millivolt "
+        "data): their patients are training patients of the privacy reference too.",
+    )
     status = models.CharField(
         max_length=16, choices=Status.choices, default=Status.QUEUED
     )

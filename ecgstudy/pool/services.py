@@ -747,13 +747,16 @@ def generation_job_create(
     seed: int | None = None,
     chunk_size: int = 8,
     privacy_reference: str | Path = "",
+    privacy_learnt_from: Sequence[str | Path] = (),
     created_by=None,
 ) -> GenerationJob:
     """Check a request against its checkpoint and store it as a queued job.
 
     ``privacy_reference``, a dataset folder with an index.csv (its train and val
     splits), makes every chunk redraw an ECG closer to a training patient than
-    the folder's unseen patients come (generator.privacy).
+    the folder's unseen patients come (generator.privacy);
+    ``privacy_learnt_from``, the other folders the generator learnt from (its
+    shape and millivolt data), adds their patients to the training ones.
 
     Without a seed the job gets a fresh random one, stored with it so that it
     reproduces: a fixed default would make every job repeat the first one's ECGs.
@@ -765,6 +768,14 @@ def generation_job_create(
             f"privacy reference {privacy_reference} has no index.csv: give the "
             "dataset folder the generator was trained on (train and val splits)"
         )
+    if privacy_learnt_from and not privacy_reference:
+        raise ValueError(
+            "the folders a generator learnt from extend a privacy reference: "
+            "give the dataset folder too"
+        )
+    for folder in privacy_learnt_from:
+        if not Path(folder).is_dir():
+            raise ValueError(f"privacy reference: no such folder {folder}")
     generation_request_check(
         checkpoint=checkpoint,
         plan=plan,
@@ -784,6 +795,7 @@ def generation_job_create(
         chunk_size=chunk_size,
         total=sum(count for _, count in plan),
         privacy_reference=str(privacy_reference) if privacy_reference else "",
+        privacy_learnt_from=[str(folder) for folder in privacy_learnt_from],
         created_by=created_by,
     )
 
@@ -1068,7 +1080,7 @@ def _generate_chunk(job: GenerationJob, chunk: Chunk) -> list[_Generated]:
             lambda redraw: draw(1, redraw)[0][0],
             signals,
             seed,
-            load_reference(job.privacy_reference),
+            load_reference(job.privacy_reference, tuple(job.privacy_learnt_from)),
         )
     prepared = []
     for k, (signal, check) in enumerate(zip(signals, checks, strict=True)):

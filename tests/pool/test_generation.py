@@ -357,3 +357,46 @@ def test_generate_pool_redraws_an_ecg_that_copies_a_training_patient(
     assert "1 ECG(s) redrawn for coming too close to a training patient" in out
     kept = record_signal(record=records[0])
     assert np.abs(kept - copy).max() > 0.05  # not the copy
+
+
+@pytest.mark.django_db
+def test_a_copy_of_a_patient_of_the_shape_data_is_redrawn_when_it_is_named(
+    demo_checkpoint, ecg_data_dir, tmp_path
+):
+    """The copy sits in a ptbxl-shape folder (z-scored, as PTB-XL's uploader left
+    it) the generator learnt from, not in the dataset's train split: only a
+    reference told that folder finds it."""
+    from ecgstudy.pool.services import chunk_seed
+    from generator import api
+    from generator.datasets import iter_index
+    from generator.ecg import load_canonical
+    from tests.generator.test_privacy import write_reference_folder
+
+    first, _ = api.generate(
+        demo_checkpoint, ["AF"], n=1, seed=chunk_seed(5, 0), steps=10, device="cpu"
+    )
+    real = {
+        split: [
+            load_canonical(r.path) for r in list(iter_index(ecg_data_dir, [split]))[:8]
+        ]
+        for split in ("train", "val")
+    }
+    write_reference_folder(tmp_path / "ref", real["train"], real["val"])
+    shape = tmp_path / "ptbxl-shape"
+    shape.mkdir()
+    z = (first[0] - first[0].mean(1, keepdims=True)) / first[0].std(1, keepdims=True)
+    np.save(shape / "signals_100hz.npy", z[None].astype(np.float16))
+    (shape / "index.csv").write_text("row,ecg_id,split\n0,77,train\n")
+    common = ["--checkpoint", demo_checkpoint, "--per-label", "AF=1"]
+    common += ["--steps", "10", "--seed", "5", "--privacy-reference", tmp_path / "ref"]
+
+    run_generate(*common)
+    assert GenerationJob.objects.get().records.get().privacy_redraws == 0
+
+    with pytest.raises(CommandError, match="no such folder"):
+        run_generate(*common, "--privacy-learnt-from", tmp_path / "missing")
+    out = run_generate(*common, "--privacy-learnt-from", shape)
+    job = GenerationJob.objects.latest("pk")
+    assert job.privacy_learnt_from == [str(shape)]
+    assert job.records.get().privacy_redraws == 1
+    assert "1 ECG(s) redrawn" in out and str(shape) in out

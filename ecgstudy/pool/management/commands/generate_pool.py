@@ -62,6 +62,15 @@ class Command(BaseCommand):
             "(val) patients comes is drawn again, and the redraw is recorded.",
         )
         parser.add_argument(
+            "--privacy-learnt-from",
+            type=Path,
+            action="append",
+            default=[],
+            metavar="FOLDER",
+            help="Another folder the generator learnt from (its --shape-data or "
+            "--voltage-data; repeatable): its patients join the privacy reference.",
+        )
+        parser.add_argument(
             "--wait",
             action="store_true",
             help="With a broker: follow the job's progress until it ends.",
@@ -105,6 +114,7 @@ class Command(BaseCommand):
                 seed=opts["seed"],
                 chunk_size=opts["chunk"],
                 privacy_reference=opts["privacy_reference"] or "",
+                privacy_learnt_from=opts["privacy_learnt_from"],
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
@@ -155,7 +165,8 @@ class Command(BaseCommand):
             redrawn = job.records.filter(privacy_redraws__gt=0)
             closest = job.records.aggregate(Max("privacy_similarity"))
             line += (
-                f"; privacy reference {job.privacy_reference}: "
+                f"; privacy reference "
+                f"{', '.join([job.privacy_reference, *job.privacy_learnt_from])}: "
                 f"{redrawn.count()} ECG(s) redrawn for coming too close to a "
                 "training patient, closest kept similarity "
                 f"{closest['privacy_similarity__max'] or 0:.3f}"
