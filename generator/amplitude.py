@@ -12,7 +12,10 @@ lands on ECGs of 0.8-0.9 of the real voltage; told the voltage, it has no reason
 to (see the README's generator section for the measurements).
 
 In training the value comes from the training window itself; in generation from
-``AmplitudePrior``: per rhythm, a multivariate normal over the log amplitudes
+``AmplitudePrior``: per rhythm, a multivariate normal over the 8 generated leads'
+log amplitudes (and, for 12, the Fisher z of the correlation of I and aVF, from
+which the four derived leads' voltages follow exactly: drawn on their own they
+would ask for limb leads no ECG has)
 fitted on millivolt records (their mean, blended with the pooled mean in
 proportion to the group's size, and a shrunk covariance). Like the
 rhythm prior it keeps summaries over at least rhythm.MIN_RECORDS records, never one
@@ -30,7 +33,9 @@ import torch
 from generator.ecg import INDEPENDENT_LEADS, LEADS, expand_to_12
 from generator.rhythm import POOLED, fit_groups, group_for
 
-PRIOR_FORMAT = "amplitude-model-1"
+PRIOR_FORMAT = "amplitude-model-1"  # the 8 generated leads
+AXIS_PRIOR_FORMAT = "amplitude-model-2"  # and the I-aVF correlation, for 12
+MAX_CORRELATION = 0.999  # kept off +/-1 before the Fisher z
 MIN_SD_MV = 1e-3  # a flat lead's SD, floored before the log
 SHRINKAGE = 0.2  # covariance pulled this far towards its diagonal
 LOG_LIMIT = 1.5  # drawn log amplitudes are kept within +/- this (x0.22 to x4.5)
@@ -74,6 +79,32 @@ def log_amplitude(x_mv: torch.Tensor, reference: Sequence[float]) -> torch.Tenso
     leads = measured_leads(x_mv, len(reference))
     ref = torch.as_tensor(reference, dtype=x_mv.dtype, device=x_mv.device)
     return torch.log(leads.std(dim=2).clamp(min=MIN_SD_MV) / ref)
+
+
+# each derived lead as a combination of the generated ones: (generated lead, derived)
+_COMBINATIONS = expand_to_12(np.eye(len(INDEPENDENT_LEADS))[:, :, None])[
+    :, _DERIVED_ROWS, 0
+]
+_I, _AVF = INDEPENDENT_LEADS.index("I"), INDEPENDENT_LEADS.index("aVF")
+
+
+def axis_z(x_mv: torch.Tensor) -> torch.Tensor:
+    """(B, 8, L) millivolts -> (B,): the Fisher z of the correlation of leads I and
+    aVF over the window, which with their SDs sets the derived leads' SDs."""
+    lead_i = x_mv[:, _I] - x_mv[:, _I].mean(dim=1, keepdim=True)
+    lead_avf = x_mv[:, _AVF] - x_mv[:, _AVF].mean(dim=1, keepdim=True)
+    norms = (lead_i.square().sum(dim=1) * lead_avf.square().sum(dim=1)).sqrt()
+    r = (lead_i * lead_avf).sum(dim=1) / norms.clamp(min=1e-12)
+    return torch.atanh(r.clamp(-MAX_CORRELATION, MAX_CORRELATION))
+
+
+def derived_sd(sd_i: np.ndarray, sd_avf: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """The SDs of II, III, aVR, aVL (DERIVED_LEADS), (..., 4), of leads built from
+    I and aVF with these SDs and a correlation of tanh(z)."""
+    sd_i, sd_avf, r = (np.asarray(v)[..., None] for v in (sd_i, sd_avf, np.tanh(z)))
+    a, b = _COMBINATIONS[_I], _COMBINATIONS[_AVF]
+    variance = (a * sd_i) ** 2 + (b * sd_avf) ** 2 + 2 * a * b * r * sd_i * sd_avf
+    return np.sqrt(np.maximum(variance, MIN_SD_MV**2))
 
 
 def reference_sd(
@@ -131,13 +162,23 @@ class AmplitudePrior:
     training records; the reference SDs define what log amplitude 0 means."""
 
     reference: tuple[float, ...]  # (n_leads,) mV
-    groups: dict[str, AmplitudeGroup]  # rhythm name, and POOLED, -> its model
+    # rhythm name, and POOLED, -> its model of the 8 generated leads' log
+    # amplitudes, and for 12 leads the I-aVF axis_z after them
+    groups: dict[str, AmplitudeGroup]
     # what each group draws from: (mean, Cholesky factor) after partial pooling
     _draws: dict = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         if POOLED not in self.groups:
             raise ValueError("amplitude prior needs a pooled group of all records")
+        if len(self.reference) not in MEASURED_LEADS:
+            raise ValueError(f"no amplitude prior of {len(self.reference)} leads")
+        width = len(INDEPENDENT_LEADS) + self.axis
+        if any(len(g.mean) != width for g in self.groups.values()):
+            raise ValueError(
+                f"an amplitude prior of {len(self.reference)} leads models "
+                f"{width} values per record"
+            )
         pooled = self.groups[POOLED]
         self._draws = {
             name: (
@@ -154,21 +195,30 @@ class AmplitudePrior:
         labels: Sequence[Sequence[str]],
         reference: Sequence[float],
     ) -> AmplitudePrior:
-        """Fit on (records, n_leads, L) millivolt windows and their label sets."""
-        windows = np.asarray(windows, dtype=np.float64)
+        """Fit on (records, 8, L) millivolt windows and their label sets; the
+        number of ``reference`` SDs says how many leads it draws (8 or 12)."""
+        windows = torch.from_numpy(np.asarray(windows, dtype=np.float64))
         if len(windows) != len(labels):
             raise ValueError("amplitude prior: one label list per window")
         if not len(windows):
             raise ValueError("amplitude prior needs at least one millivolt record")
-        values = log_amplitude(torch.from_numpy(windows), reference).numpy()
+        generated = reference[: len(INDEPENDENT_LEADS)]
+        values = log_amplitude(windows, generated).numpy()
+        if len(reference) == len(LEADS):
+            values = np.concatenate([values, axis_z(windows).numpy()[:, None]], 1)
         groups = fit_groups(
             list(values), labels, lambda _, rows: _fit_group(np.stack(rows))
         )
         return cls(reference=tuple(float(v) for v in reference), groups=groups)
 
+    @property
+    def axis(self) -> bool:
+        """Whether it draws the I-aVF correlation, and so the derived leads."""
+        return len(self.reference) == len(LEADS)
+
     def to_dict(self) -> dict:
         return {
-            "format": PRIOR_FORMAT,
+            "format": AXIS_PRIOR_FORMAT if self.axis else PRIOR_FORMAT,
             "reference": list(self.reference),
             "groups": {
                 name: {
@@ -182,7 +232,7 @@ class AmplitudePrior:
 
     @classmethod
     def from_dict(cls, values: dict) -> AmplitudePrior:
-        if values.get("format") != PRIOR_FORMAT:
+        if values.get("format") not in (PRIOR_FORMAT, AXIS_PRIOR_FORMAT):
             raise ValueError(f"unknown amplitude prior format {values.get('format')!r}")
         return cls(
             reference=tuple(values["reference"]),
@@ -197,7 +247,16 @@ class AmplitudePrior:
         )
 
     def draw(self, names: Sequence[str], rng: np.random.Generator) -> np.ndarray:
-        """(n_leads,) log amplitudes for one new, made-up ECG with these labels."""
+        """(n_leads,) log amplitudes for one new, made-up ECG with these labels:
+        the generated leads' drawn, the derived ones' following from I, aVF and
+        their drawn correlation."""
         mean, chol = self._draws[group_for(self.groups, names)]
         values = mean + chol @ rng.standard_normal(len(mean))
-        return np.clip(values, -LOG_LIMIT, LOG_LIMIT).astype(np.float32)
+        generated = np.clip(values[: len(INDEPENDENT_LEADS)], -LOG_LIMIT, LOG_LIMIT)
+        if not self.axis:
+            return generated.astype(np.float32)
+        reference = np.asarray(self.reference)
+        sd = np.exp(generated) * reference[: len(INDEPENDENT_LEADS)]
+        derived = derived_sd(sd[_I], sd[_AVF], values[-1])
+        derived = np.log(derived / reference[len(INDEPENDENT_LEADS) :])
+        return np.concatenate([generated, derived]).astype(np.float32)

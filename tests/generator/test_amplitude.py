@@ -9,6 +9,7 @@ from generator.amplitude import (
     LOG_LIMIT,
     MEASURED_LEADS,
     AmplitudePrior,
+    derived_sd,
     log_amplitude,
     reference_sd,
 )
@@ -212,3 +213,33 @@ def test_a_model_told_eight_leads_is_extended_to_twelve_unchanged(tmp_path):
     assert new.model_config.amplitude_leads == 12 and new.step == 4
     assert new.amplitude["reference"][:8] == old.amplitude["reference"]
     assert len(new.amplitude_prior().draw(["SR"], np.random.default_rng(0))) == 12
+
+
+def test_a_twelve_lead_prior_asks_only_for_limb_leads_an_ecg_can_have():
+    """Drawn one by one, the 12 voltages could ask for III and aVL no pair of I
+    and aVF gives; the prior draws I, aVF and how alike they are instead, and
+    derives the rest (II = I/2 + aVF, III = aVF - I/2, ...)."""
+    rng = np.random.default_rng(3)
+    n = 300
+    lead_i = rng.standard_normal((n, 1000))
+    alike = rng.uniform(0.2, 0.9, (n, 1))  # every record's own axis
+    avf = alike * lead_i + np.sqrt(1 - alike**2) * rng.standard_normal((n, 1000))
+    windows = np.concatenate(
+        [lead_i[:, None], avf[:, None], rng.standard_normal((n, 6, 1000))], axis=1
+    ) * np.exp(0.3 * rng.standard_normal((n, 8, 1)))
+    reference = reference_sd(torch.from_numpy(windows), 12)
+    prior = AmplitudePrior.fit(windows, [["SR"]] * n, reference)
+    assert prior.axis and len(prior.groups[POOLED].mean) == 9
+    again = AmplitudePrior.from_dict(prior.to_dict())
+    assert again == prior and prior.to_dict()["format"] == "amplitude-model-2"
+
+    drawn = np.stack([prior.draw(["SR"], rng) for _ in range(500)])
+    sd = np.exp(drawn) * np.asarray(reference)
+    sd_i, sd_avf, sd_iii = sd[:, 0], sd[:, 1], sd[:, 9]
+    # the I-aVF correlation the drawn SDs of I, aVF and III imply
+    implied = (sd_avf**2 + sd_i**2 / 4 - sd_iii**2) / (sd_i * sd_avf)
+    assert np.all(np.abs(implied) <= 1 + 1e-4)
+    assert 0.35 < np.median(implied) < 0.75  # the records' axes, not noise
+    # and the derived leads are what I, aVF and that correlation make
+    expected = derived_sd(sd_i, sd_avf, np.arctanh(np.clip(implied, -0.999, 0.999)))
+    assert np.allclose(expected, sd[:, 8:], rtol=1e-3)
