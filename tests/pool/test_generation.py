@@ -323,28 +323,35 @@ def test_worker_writes_chunks_and_a_killed_job_resumes_without_duplicates(
     assert sorted(indices) == list(range(8))
 
 
+def _first_af_ecg_and_real(checkpoint, data_dir):
+    """The first AF ECG a job seeded 5 draws (DDIM-10), and 8 real ECGs each of
+    ``data_dir``'s train and val splits, for a privacy reference around it."""
+    from ecgstudy.pool.services import chunk_seed
+    from generator import api
+    from generator.datasets import iter_index
+    from generator.ecg import load_canonical
+
+    first, _ = api.generate(
+        checkpoint, ["AF"], n=1, seed=chunk_seed(5, 0), steps=10, device="cpu"
+    )
+    real = {
+        split: [load_canonical(r.path) for r in list(iter_index(data_dir, [split]))[:8]]
+        for split in ("train", "val")
+    }
+    return first[0], real
+
+
 @pytest.mark.django_db
 def test_generate_pool_redraws_an_ecg_that_copies_a_training_patient(
     demo_checkpoint, ecg_data_dir, tmp_path
 ):
     """The reference's training set holds a copy of the first ECG the job would
     draw: that ECG is drawn again, and the redraw is on its record."""
-    from ecgstudy.pool.services import chunk_seed
-    from generator import api
-    from generator.datasets import iter_index
-    from generator.ecg import canonicalize, load_canonical
+    from generator.ecg import canonicalize
     from tests.generator.test_privacy import write_reference_folder
 
-    first, _ = api.generate(
-        demo_checkpoint, ["AF"], n=2, seed=chunk_seed(5, 0), steps=10, device="cpu"
-    )
-    real = {
-        split: [
-            load_canonical(r.path) for r in list(iter_index(ecg_data_dir, [split]))[:8]
-        ]
-        for split in ("train", "val")
-    }
-    copy = canonicalize(first[0], 100)
+    first, real = _first_af_ecg_and_real(demo_checkpoint, ecg_data_dir)
+    copy = canonicalize(first, 100)
     write_reference_folder(tmp_path / "ref", [copy, *real["train"]], real["val"])
     out = run_generate(
         "--checkpoint", demo_checkpoint, "--per-label", "AF=2", "--steps", "10",
@@ -366,25 +373,13 @@ def test_a_copy_of_a_patient_of_the_shape_data_is_redrawn_when_it_is_named(
     """The copy sits in a ptbxl-shape folder (z-scored, as PTB-XL's uploader left
     it) the generator learnt from, not in the dataset's train split: only a
     reference told that folder finds it."""
-    from ecgstudy.pool.services import chunk_seed
-    from generator import api
-    from generator.datasets import iter_index
-    from generator.ecg import load_canonical
     from tests.generator.test_privacy import write_reference_folder
 
-    first, _ = api.generate(
-        demo_checkpoint, ["AF"], n=1, seed=chunk_seed(5, 0), steps=10, device="cpu"
-    )
-    real = {
-        split: [
-            load_canonical(r.path) for r in list(iter_index(ecg_data_dir, [split]))[:8]
-        ]
-        for split in ("train", "val")
-    }
+    first, real = _first_af_ecg_and_real(demo_checkpoint, ecg_data_dir)
     write_reference_folder(tmp_path / "ref", real["train"], real["val"])
     shape = tmp_path / "ptbxl-shape"
     shape.mkdir()
-    z = (first[0] - first[0].mean(1, keepdims=True)) / first[0].std(1, keepdims=True)
+    z = (first - first.mean(1, keepdims=True)) / first.std(1, keepdims=True)
     np.save(shape / "signals_100hz.npy", z[None].astype(np.float16))
     (shape / "index.csv").write_text("row,ecg_id,split\n0,77,train\n")
     common = ["--checkpoint", demo_checkpoint, "--per-label", "AF=1"]

@@ -22,8 +22,16 @@ def sign_in(page, url: str, username: str, password: str) -> None:
 def answer_with_keys(page, origin_key: str, diagnosis_key: str) -> None:
     page.wait_for_selector(".ecg-viewer svg")
     for key in (origin_key, "4", diagnosis_key, "g"):
-        page.keyboard.press(key)
-    with page.expect_navigation():
+        # On a loaded machine the page may draw before its key handler is bound:
+        # a key pressed then is lost, so press until the answer is selected.
+        answer = f'form input[data-key="{key}"]'
+        for _ in range(40):
+            page.keyboard.press(key)
+            if page.is_checked(answer):
+                break
+            page.wait_for_timeout(250)
+        assert page.is_checked(answer), f"key {key!r} selected no answer"
+    with page.expect_navigation(timeout=60_000):
         page.keyboard.press("Enter")
 
 
