@@ -210,6 +210,15 @@ ECG_DATA_DIR = env.path("ECG_DATA_DIR", default=BASE_DIR.parent / "shared" / "ec
 GENERATOR_CHECKPOINT = env.path(
     "GENERATOR_CHECKPOINT", default=BASE_DIR / "fixtures" / "demo-checkpoint.pt"
 )
+# The other folders the demo checkpoint learnt from (fixtures/demo/README.md):
+# setup_demo's privacy reference takes the training patients of those present.
+GENERATOR_LEARNT_FROM = env.list(
+    "GENERATOR_LEARNT_FROM",
+    default=[
+        str(BASE_DIR.parent / "shared" / "ecg-extra" / name)
+        for name in ("ptbxl-shape", "code15", "ptbdb-long")
+    ],
+)
 # The folder whose checkpoints the admin's generation form offers; it accepts no
 # other path.
 GENERATOR_CHECKPOINT_DIR = env.path(

@@ -43,3 +43,30 @@ def test_it_builds_a_pool_of_real_and_synthetic_ecgs_once(tmp_path, demo_checkpo
     assert "imported 0, skipped 3" in again
     assert EcgRecord.objects.count() == 5
     assert printed_password(again) != printed_password(output)
+
+
+def test_its_privacy_reference_holds_every_folder_the_checkpoint_learnt_from(
+    tmp_path, demo_checkpoint, ecg_data_dir, settings
+):
+    """An index.csv folder is the reference; the folders of GENERATOR_LEARNT_FROM
+    that exist join it (a missing one is left out, as on a machine without it)."""
+    from ecgstudy.pool.models import GenerationJob
+    from generator.datasets import iter_index
+    from generator.ecg import load_canonical
+    from tests.generator.test_privacy import write_reference_folder
+    from tests.generator.test_train import write_shape_folder
+
+    real = {
+        split: [
+            load_canonical(r.path) for r in list(iter_index(ecg_data_dir, [split]))[:4]
+        ]
+        for split in ("train", "val")
+    }
+    write_reference_folder(tmp_path / "data", real["train"], real["val"])
+    write_shape_folder(tmp_path / "shape", ["train", "test"])
+    settings.GENERATOR_LEARNT_FROM = [str(tmp_path / "shape"), str(tmp_path / "gone")]
+    output = run_setup("--data", str(tmp_path / "data"), "--synthetic", "SR=1")
+    job = GenerationJob.objects.get()
+    assert job.privacy_reference == str(tmp_path / "data")
+    assert job.privacy_learnt_from == [str(tmp_path / "shape")]
+    assert f"privacy reference {tmp_path / 'data'}, {tmp_path / 'shape'}" in output

@@ -55,13 +55,20 @@ class Command(BaseCommand):
             call_command("import_ecgs", str(folder), format=fmt, stdout=self.stdout)
         if synthetic and not GenerationJob.objects.exists():
             # The demo checkpoint was trained on an index.csv folder like this
-            # one: keep its synthetic ECGs away from those training patients.
+            # one and the folders of GENERATOR_LEARNT_FROM: keep its synthetic
+            # ECGs away from those training patients.
             reference = root if (root / "index.csv").is_file() else None
+            learnt = [
+                Path(folder)
+                for folder in settings.GENERATOR_LEARNT_FROM
+                if reference and Path(folder).is_dir()
+            ]
             call_command(
                 "generate_pool",
                 checkpoint=settings.GENERATOR_CHECKPOINT,
                 per_label=synthetic,
                 privacy_reference=reference,
+                privacy_learnt_from=learnt,
                 stdout=self.stdout,
             )
         self._admin_account(username)
