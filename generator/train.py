@@ -156,16 +156,18 @@ def add_inputs(weights: dict[str, torch.Tensor], cfg: ModelConfig) -> dict:
     return {**weights, **missing}
 
 
+WIDENED = "amplitude_mlp.0.weight"  # what widen_amplitude changes
+
+
 def widen_amplitude(weights: dict[str, torch.Tensor], n_leads: int) -> dict:
     """Weights whose amplitude MLP is told ``n_leads`` leads' voltage instead of
     fewer: the new inputs' weights start at zero, so the network computes what it
     did and learns to use them (generator.amplitude.MEASURED_LEADS appends)."""
-    key = "amplitude_mlp.0.weight"
-    old = weights[key]
+    old = weights[WIDENED]
     if n_leads < old.shape[1]:
         raise ValueError(f"cannot narrow the amplitude input to {n_leads} leads")
     extra = torch.zeros(old.shape[0], n_leads - old.shape[1], dtype=old.dtype)
-    return {**weights, key: torch.cat([old, extra], dim=1)}
+    return {**weights, WIDENED: torch.cat([old, extra], dim=1)}
 
 
 def add_labels(weights: dict[str, torch.Tensor], n_new: int) -> dict:
@@ -255,6 +257,8 @@ def train(
             ckpt.model = widen_amplitude(ckpt.model, amplitude_leads)
             ckpt.ema = widen_amplitude(ckpt.ema, amplitude_leads)
             ckpt.extra.pop("optimizer", None)
+            # its new columns start at zero: the layer learns as added weights do
+            new_parameters.append(WIDENED)
             log(
                 f"the amplitude input is told {amplitude_leads} leads' voltage "
                 f"instead of {model_cfg.amplitude_leads}"

@@ -211,6 +211,8 @@ def test_a_model_told_eight_leads_is_extended_to_twelve_unchanged(tmp_path):
     )
     new = load_checkpoint(tmp_path / "twelve" / "last.pt")
     assert new.model_config.amplitude_leads == 12 and new.step == 4
+    # the widened layer learns at the rate of added weights
+    assert "amplitude_mlp.0.weight" in new.extra["new_parameters"]
     assert new.amplitude["reference"][:8] == old.amplitude["reference"]
     assert len(new.amplitude_prior().draw(["SR"], np.random.default_rng(0))) == 12
 
