@@ -248,10 +248,7 @@ def load_shape_set(
     """
     if "test" in splits:
         raise ValueError("never train on the held-out test split")
-    folder = Path(folder)
-    array = np.load(folder / "signals_100hz.npy", mmap_mode="r")
-    with open(folder / "index.csv", newline="", encoding="utf-8") as handle:
-        rows = [row for row in csv.DictReader(handle) if row["split"] in splits]
+    array, rows = _shape_rows(folder, splits)
     scale = np.asarray(lead_sd, dtype=np.float64)[:, None]
     found = _SetBuilder(vocabulary, fs=CANONICAL_FS, timing=timing)
     for row in rows:
@@ -261,6 +258,16 @@ def load_shape_set(
         names = [n for n in names if n in vocabulary] + [SHAPE_LABEL]
         found.add(np.ascontiguousarray(independent.astype(np.float32)), names, rhythm)
     return found.build()
+
+
+def _shape_rows(folder: str | Path, splits: Sequence[str]) -> tuple[np.ndarray, list]:
+    """A ptbxl-shape folder's array (memory-mapped) and its index rows of
+    ``splits``."""
+    folder = Path(folder)
+    array = np.load(folder / "signals_100hz.npy", mmap_mode="r")
+    with open(folder / "index.csv", newline="", encoding="utf-8") as handle:
+        rows = [row for row in csv.DictReader(handle) if row["split"] in splits]
+    return array, rows
 
 
 def voltage_records(folder: str | Path) -> list[Path]:
@@ -344,9 +351,7 @@ def learnt_ecgs(
     if (folder / "signals_100hz.npy").is_file():
         if fs != CANONICAL_FS:
             raise ValueError(f"{folder} holds ECGs at {CANONICAL_FS} Hz only")
-        array = np.load(folder / "signals_100hz.npy", mmap_mode="r")
-        with open(folder / "index.csv", newline="", encoding="utf-8") as handle:
-            rows = [row for row in csv.DictReader(handle) if row["split"] == "train"]
+        array, rows = _shape_rows(folder, ("train",))
         signals = np.asarray(array[[int(row["row"]) for row in rows]], np.float32)
         names = [row.get("ecg_id") or row["row"] for row in rows]
         return signals, [f"{folder.name}/{name}" for name in names]
@@ -356,11 +361,10 @@ def learnt_ecgs(
             whole = expand_to_12(_read_whole(path, fs=fs, trim=True))
         except EcgError:
             continue
+        name = f"{folder.name}/{path.relative_to(folder)}"
         last = whole.shape[1] - length
-        starts = sorted({*range(0, last + 1, AUDIT_STEP_S * fs), last})
-        for start in starts:
+        for start in sorted({*range(0, last + 1, AUDIT_STEP_S * fs), last}):
             signals.append(whole[:, start : start + length])
-            name = f"{folder.name}/{path.relative_to(folder)}"
             ids.append(name if last == 0 else f"{name}@{start / fs:g}s")
     if not signals:
         raise ValueError(f"{folder}: no readable ECG a model could learn from")
