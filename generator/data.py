@@ -270,12 +270,13 @@ def _shape_rows(folder: str | Path, splits: Sequence[str]) -> tuple[np.ndarray, 
     return array, rows
 
 
-def voltage_records(folder: str | Path) -> list[Path]:
-    """The WFDB records of a millivolt folder that may be trained on.
+def voltage_records(folder: str | Path, split: str = "train") -> list[Path]:
+    """The WFDB records of a millivolt folder in ``split``: by default those that
+    may be trained on.
 
     A folder with an ``index.csv`` of ``path`` and ``split`` columns (CODE-15%'s
-    layout) gives its ``train`` rows that duplicate nothing; any other folder gives
-    every record under it (it has no held-out split, so hold none of it out).
+    layout) gives its rows of that split that duplicate nothing; any other folder
+    has no held-out split, so all its records are ``train`` and none another's.
     """
     folder = Path(folder)
     index = folder / "index.csv"
@@ -289,8 +290,10 @@ def voltage_records(folder: str | Path) -> list[Path]:
         return [
             folder / row["path"]
             for row in rows
-            if row["split"] == "train" and not row.get("duplicate_of")
+            if row["split"] == split and not row.get("duplicate_of")
         ]
+    if split != "train":
+        return []
     return [
         header.with_name(header.name.removesuffix(".hea"))
         for header in sorted(folder.rglob("*.hea"))
@@ -346,17 +349,30 @@ def learnt_ecgs(
     2 s every stretch of 10 s is near one of them). Unreadable records are
     skipped, as training skips them.
     """
+    signals, ids = folder_ecgs(folder, "train", fs=fs)
+    if not len(signals):
+        raise ValueError(f"{folder}: no readable ECG a model could learn from")
+    return signals, ids
+
+
+def folder_ecgs(
+    folder: str | Path, split: str, *, fs: int = CANONICAL_FS
+) -> tuple[np.ndarray, list[str]]:
+    """A shape or millivolt folder's 10-s 12-lead ECGs of ``split`` (as
+    learnt_ecgs reads ``train``): (n, 12, L), possibly n = 0, and ids. Its
+    ``test`` or ``val`` rows are patients a model trained on its ``train`` rows
+    never saw, from the same collection."""
     folder = Path(folder)
     length = int(DURATION_S * fs)
     if (folder / "signals_100hz.npy").is_file():
         if fs != CANONICAL_FS:
             raise ValueError(f"{folder} holds ECGs at {CANONICAL_FS} Hz only")
-        array, rows = _shape_rows(folder, ("train",))
+        array, rows = _shape_rows(folder, (split,))
         signals = np.asarray(array[[int(row["row"]) for row in rows]], np.float32)
         names = [row.get("ecg_id") or row["row"] for row in rows]
-        return signals, [f"{folder.name}/{name}" for name in names]
+        return signals, [f"{folder.name}/{n}" for n in names]
     signals, ids = [], []
-    for path in voltage_records(folder):
+    for path in voltage_records(folder, split):
         try:
             whole = expand_to_12(_read_whole(path, fs=fs, trim=True))
         except EcgError:
@@ -367,7 +383,7 @@ def learnt_ecgs(
             signals.append(whole[:, start : start + length])
             ids.append(name if last == 0 else f"{name}@{start / fs:g}s")
     if not signals:
-        raise ValueError(f"{folder}: no readable ECG a model could learn from")
+        return np.zeros((0, 12, length), np.float32), []
     return np.stack(signals).astype(np.float32), ids
 
 

@@ -13,7 +13,8 @@ form (12 leads, 10 s, ``CANONICAL_FS``):
   synthetic ones;
 - memorisation: each synthetic ECG's nearest ``train`` record under an
   amplitude-normalised, shift-tolerant correlation (``generator.similarity``),
-  against how close unseen real patients (``test``) come to the training set;
+  against how close unseen real patients (``test``) come to the training set,
+  each collection it learnt from judged by its own unseen patients;
 - utility: AF vs sinus rhythm and normal vs abnormal, trained on synthetic and tested
   on real (TSTR), the reverse (TRTS) and real on real (TRTR), F1 and AUROC with
   bootstrap intervals;
@@ -48,7 +49,12 @@ from generator.ecg import (
     load_canonical,
 )
 from generator.rhythm import find_r_peaks, upsample_for_detection
-from generator.similarity import DUPLICATE_SIMILARITY, unseen_ceiling
+from generator.similarity import (
+    DUPLICATE_SIMILARITY,
+    Collection,
+    aligned_pair,
+    unseen_ceiling,
+)
 from generator.similarity import nearest as nearest_similar
 
 CLOSEST_PAIRS = 3  # synthetic/train pairs the report draws
@@ -567,7 +573,12 @@ def two_sample_auc(
 
 
 def memorisation(
-    synthetic: EcgSet, train: EcgSet, unseen: EcgSet, *, fs: int = CANONICAL_FS
+    synthetic: EcgSet,
+    train: EcgSet,
+    unseen: EcgSet,
+    *,
+    fs: int = CANONICAL_FS,
+    collections: Sequence[Collection] | None = None,
 ) -> dict:
     """Flag synthetic ECGs closer to a training patient than unseen patients come.
 
@@ -580,37 +591,79 @@ def memorisation(
     least DUPLICATE_SIMILARITY: public collections share records) are left out
     of the reference, or nothing could ever be flagged. Distances are reported
     as 1 - similarity (0 for a copy).
+
+    ``collections`` splits ``train`` (every ECG the generator learnt from) into
+    collections, each with its own bar: a synthetic ECG is flagged when it comes
+    closer to a collection's training patient than that collection's unseen
+    patients come (default: one collection, judged by ``unseen``).
     """
-    similarity, nearest = nearest_similar(synthetic.signals, train.signals, fs)
-    unseen_similarity, _ = nearest_similar(unseen.signals, train.signals, fs)
-    ceiling, n_duplicates = unseen_ceiling(unseen_similarity)
-    reference = unseen_similarity[unseen_similarity < DUPLICATE_SIMILARITY]
-    distances, reference_distances = 1 - similarity, 1 - reference
-    threshold = 1 - ceiling
-    flagged = np.flatnonzero(distances < threshold)
-    order = np.argsort(distances)
-    closest = int(order[0])
+    if collections is None:
+        collections = [Collection("train", np.arange(len(train)))]
+    n = len(synthetic)
+    margins = np.full(n, -np.inf)  # similarity minus its collection's bar
+    similarity, nearest = np.zeros(n), np.zeros(n, dtype=int)
+    which = np.zeros(n, dtype=int)
+    overall = np.full(n, -np.inf)  # to the nearest learnt ECG of any collection
+    groups = []
+    for k, group in enumerate(collections):
+        learnt = train.signals[group.rows]
+        found, index = nearest_similar(synthetic.signals, learnt, fs)
+        judges = group.unseen if group.unseen is not None else unseen.signals
+        unseen_found, _ = nearest_similar(judges, learnt, fs)
+        ceiling, n_duplicates = unseen_ceiling(unseen_found)
+        reference = unseen_found[unseen_found < DUPLICATE_SIMILARITY]
+        overall = np.maximum(overall, found)
+        closer = found - ceiling > margins
+        margins[closer] = (found - ceiling)[closer]
+        similarity[closer], nearest[closer] = found[closer], group.rows[index[closer]]
+        which[closer] = k
+        groups.append(
+            {
+                "name": group.name,
+                "n_learnt": len(group.rows),
+                "judged_by": "its own unseen patients"
+                if group.unseen is not None
+                else "the evaluated split",
+                "n_unseen": len(judges),
+                "threshold": 1 - ceiling,
+                "unseen_duplicates": n_duplicates,
+                "unseen_to_train": _describe(1 - reference)
+                | {"min": 1 - ceiling, "values": (1 - reference).round(4).tolist()},
+                "synthetic_to_train": _describe(1 - found)
+                | {"values": (1 - found).round(4).tolist()},
+                "flagged": int((found > ceiling).sum()),
+            }
+        )
+    distances = 1 - overall
+    flagged = np.flatnonzero(margins > 0)
+    order = np.argsort(-margins, kind="stable")  # closest to its own bar first
 
     def pair(i: int) -> dict:
+        lag = aligned_pair(synthetic.signals[i], train.signals[nearest[i]], fs)[2]
         return {
             "synthetic": synthetic.ids[i],
             "synthetic_index": int(i),
             "train": train.ids[nearest[i]],
             "train_index": int(nearest[i]),
-            "distance": float(distances[i]),
+            "collection": groups[which[i]]["name"],
+            "distance": float(1 - similarity[i]),
+            "threshold": groups[which[i]]["threshold"],
+            # the training ECG at t + shift_s lines up with the synthetic at t
+            "shift_s": lag / fs,
         }
 
+    first = groups[0]
     return {
         "distance": "1 - correlation of the z-scored leads at the best shift "
         "(up to 2 s), averaged over the leads (0 = copy)",
         "synthetic_to_train": _describe(distances)
         | {"min": float(distances.min()), "values": distances.round(4).tolist()},
-        "unseen_to_train": _describe(reference_distances)
-        | {"min": threshold, "values": reference_distances.round(4).tolist()},
-        "unseen_duplicates": n_duplicates,
-        "threshold": threshold,
+        "unseen_to_train": first["unseen_to_train"],
+        "unseen_duplicates": first["unseen_duplicates"],
+        "threshold": first["threshold"],
+        "collections": groups,
         "flagged": [pair(i) for i in flagged],
-        "closest_pair": pair(closest),
+        "closest_pair": pair(int(order[0])),
         "closest_pairs": [pair(i) for i in order[:CLOSEST_PAIRS]],
     }
 
@@ -628,10 +681,12 @@ def evaluate(
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
     learnt: EcgSet | None = None,
+    collections: Sequence[Collection] | None = None,
 ) -> tuple[dict, dict[str, FeatureTable]]:
     """Every figure of the evaluation as a JSON-ready dict, and the feature tables
     of train, test and synthetic (for the plots). ``learnt`` is every ECG the
-    generator learnt from, for the memorisation audit (default: ``train``)."""
+    generator learnt from, for the memorisation audit (default: ``train``), and
+    ``collections`` its parts, each with its own unseen patients (learnt_set)."""
 
     def step(message: str) -> None:
         if progress is not None:
@@ -674,7 +729,9 @@ def evaluate(
         test.signals, synthetic.signals, fs
     )
     step("memorisation")
-    results["memorisation"] = memorisation(synthetic, learnt or train, test, fs=fs)
+    results["memorisation"] = memorisation(
+        synthetic, learnt or train, test, fs=fs, collections=collections
+    )
     step("utility")
     results["utility"] = utility(
         train, train_f, test, test_f, synthetic, synthetic_f, n_boot=n_boot, seed=seed
@@ -778,28 +835,48 @@ def plots(
     figure.supylabel("mean log10 power (mV²/Hz)")
     images["spectra.png"] = _png(figure)
     memo = results["memorisation"]
-    figure, ax = plt.subplots(figsize=(7, 3.2))
-    ax.hist(
-        memo["unseen_to_train"]["values"],
-        bins=30,
-        alpha=0.6,
-        label="unseen real to nearest train",
+    groups = memo["collections"]
+    figure, axes = plt.subplots(
+        len(groups), 1, figsize=(7, 2.6 * len(groups) + 0.6), squeeze=False
     )
-    ax.hist(
-        memo["synthetic_to_train"]["values"],
-        bins=30,
-        alpha=0.6,
-        label="synthetic to nearest train",
+    for ax, group in zip(axes[:, 0], groups, strict=True):
+        ax.hist(
+            group["unseen_to_train"]["values"],
+            bins=30,
+            density=True,
+            alpha=0.6,
+            label=f"unseen real ({group['judged_by']}, {group['n_unseen']})",
+        )
+        ax.hist(
+            group["synthetic_to_train"]["values"],
+            bins=30,
+            density=True,
+            alpha=0.6,
+            label="synthetic",
+        )
+        ax.axvline(
+            group["threshold"],
+            color="k",
+            linestyle="--",
+            label=f"closest unseen patient ({group['flagged']} flagged)",
+        )
+        ax.set_title(
+            f"to the nearest of {group['n_learnt']} ECGs of {group['name']}",
+            fontsize=9,
+        )
+        ax.legend(fontsize=7)
+    axes[-1, 0].set_xlabel(
+        "distance (1 - correlation at the best shift, mean over leads)"
     )
-    ax.axvline(
-        memo["threshold"], color="k", linestyle="--", label="closest unseen patient"
-    )
-    ax.set_xlabel("distance (1 - correlation at the best shift, mean over leads)")
-    ax.legend(fontsize=8)
     images["memorisation.png"] = _png(figure)
     for rank, pair in enumerate(memo.get("closest_pairs", [memo["closest_pair"]])):
-        a = synthetic.signals[pair["synthetic_index"]]
-        b = train.signals[pair["train_index"]]
+        # as the audit compares them: each lead z-scored (a z-scored shape record
+        # beside millivolts would dwarf it), the training ECG at the best shift
+        a, b, lag, _ = aligned_pair(
+            synthetic.signals[pair["synthetic_index"]],
+            train.signals[pair["train_index"]],
+            fs,
+        )
         figure, axes = plt.subplots(12, 1, figsize=(12, 14), sharex=True)
         t = np.arange(a.shape[-1]) / fs
         for i, ax in enumerate(axes):
@@ -807,10 +884,11 @@ def plots(
             ax.plot(t, a[i], color="#c2410c", linewidth=0.8, label="synthetic")
             ax.set_ylabel(LEADS[i], rotation=0, labelpad=18)
         axes[0].legend(fontsize=8, loc="upper right")
-        axes[-1].set_xlabel("s")
+        axes[-1].set_xlabel("s (synthetic time; leads z-scored)")
         figure.suptitle(
             f"Closest pair {rank + 1}: {pair['synthetic']} and {pair['train']} "
-            f"(distance {pair['distance']:.3f}, flagged below {memo['threshold']:.3f})"
+            f"shifted {lag / fs:+.2f} s (distance {pair['distance']:.3f}, "
+            f"flagged below {pair['threshold']:.3f})"
         )
         name = "closest_pair.png" if rank == 0 else f"closest_pair_{rank + 1}.png"
         images[name] = _png(figure)
@@ -900,7 +978,12 @@ def summary_html(
         "Two-sample AUC (real vs synthetic, cross-validated; 0.5 is ideal): "
         f"<b>{_fmt(s['two_sample_auc'])}</b>. Synthetic ECGs closer to a training "
         "patient than any unseen real patient comes: "
-        f"<b>{s['memorised']}</b> (threshold {_fmt(memo['threshold'])}). "
+        f"<b>{s['memorised']}</b> (threshold "
+        + ", ".join(
+            f"{_fmt(g['threshold'])} for {html.escape(g['name'])}"
+            for g in memo["collections"]
+        )
+        + "). "
         f"AF vs SR, TSTR F1 <b>{_fmt(s['tstr_af_f1'])}</b> against TRTR "
         f"{_fmt(s['trtr_af_f1'])} (real test AF cases: {s['n_af_test']})."
     )
@@ -1214,24 +1297,40 @@ def evaluate_checkpoint(
     )
 
 
-def with_learnt(train: EcgSet, folders: Sequence[str | Path]) -> EcgSet:
-    """``train`` and the ECGs of ``folders`` a generator also learnt from."""
-    if not folders:
-        return train
-    from generator.data import learnt_ecgs
+TRAIN_COLLECTION = "train split"
+
+
+def learnt_set(
+    train: EcgSet, folders: Sequence[str | Path], unseen_split: str | None = None
+) -> tuple[EcgSet, list[Collection]]:
+    """``train`` and the ECGs of ``folders`` a generator also learnt from, in one
+    set, and the collections they form: ``train`` judged by the evaluated split,
+    each folder by its own ``unseen_split`` patients where it has some (a
+    ptbxl-shape folder's PTB-XL fold; generator.data.folder_ecgs), else by the
+    evaluated split too."""
+    from generator.data import folder_ecgs, learnt_ecgs
 
     signals, ids = [train.signals], list(train.ids)
+    collections = [Collection(TRAIN_COLLECTION, np.arange(len(train)))]
     for folder in folders:
         more, more_ids = learnt_ecgs(folder)
+        rows = np.arange(len(ids), len(ids) + len(more))
         signals.append(more)
         ids += more_ids
+        unseen = None
+        if unseen_split:
+            held, _ = folder_ecgs(folder, unseen_split)
+            if len(held):
+                unseen = held
+        collections.append(Collection(Path(folder).name, rows, unseen))
     n_more = len(ids) - len(train)
-    return EcgSet(
+    learnt = EcgSet(
         np.concatenate(signals),
         train.rhythms + ["unknown"] * n_more,
         train.normal + [None] * n_more,
         ids,
     )
+    return learnt, collections
 
 
 def evaluate_set(
@@ -1252,12 +1351,13 @@ def evaluate_set(
     ``learnt_from``: the other folders the generator learnt from (its
     ``--shape-data`` and ``--voltage-data``); the memorisation audit compares
     each synthetic ECG with their records too (generator.data.learnt_ecgs): a
-    copy of any patient the model saw is a copy."""
+    copy of any patient the model saw is a copy. A folder with its own ``split``
+    patients is judged by them (see Collection)."""
     if split == "train":
         raise ValueError("evaluate on test or val; train is what the model saw")
     train = load_split(data_dir, "train")
     test = load_split(data_dir, split)
-    learnt = with_learnt(train, learnt_from)
+    learnt, collections = learnt_set(train, learnt_from, split)
     results, features = evaluate(
         train,
         test,
@@ -1266,6 +1366,7 @@ def evaluate_set(
         seed=seed,
         progress=progress,
         learnt=learnt,
+        collections=collections,
     )
     results["parameters"] = {
         **(parameters or {}),

@@ -5,7 +5,8 @@ a generation that redraws any ECG that comes too close.
 reference holds the training records of a dataset folder (its ``train`` split,
 and the records of any other folder the generator learnt from: its shape and
 millivolt data) and the highest similarity (``generator.similarity``) that any
-of its ``val`` records reaches to one of them, leaving out records filed twice.
+of its ``val`` records reaches to one of them, leaving out records filed twice;
+a folder with ``val`` patients of its own (PTB-XL's) is judged by those.
 A synthetic ECG at or above that ceiling is closer to a training patient than
 any unseen patient comes, so it is drawn again with a new seed, and the number
 of redraws is kept with it.
@@ -20,7 +21,7 @@ from functools import lru_cache
 import numpy as np
 
 from generator.ecg import CANONICAL_FS
-from generator.similarity import WaveformIndex, unseen_ceiling
+from generator.similarity import Collection, WaveformIndex, unseen_ceiling
 
 MAX_REDRAWS = 5
 
@@ -29,16 +30,25 @@ MAX_REDRAWS = 5
 class PrivacyReference:
     index: WaveformIndex  # the training records
     ids: list[str]
-    ceiling: float  # the closest an unseen real patient comes to a training one
+    # per training record: the closest an unseen real patient of its collection
+    # comes to one of that collection's training records
+    ceilings: np.ndarray
 
-    def nearest(self, signal: np.ndarray) -> tuple[float, str]:
-        """(similarity, id) of the training record closest to ``signal``."""
+    @property
+    def ceiling(self) -> float:
+        """The lowest bar of any collection."""
+        return float(self.ceilings.min())
+
+    def nearest(self, signal: np.ndarray) -> tuple[float, str, float]:
+        """(similarity, id, bar) of the training record closest to ``signal``
+        against its collection's bar (the one it comes nearest to passing)."""
         values = self.index.similarities(signal)
-        best = int(values.argmax())
-        return float(values[best]), self.ids[best]
+        best = int((values - self.ceilings).argmax())
+        return float(values[best]), self.ids[best], float(self.ceilings[best])
 
     def too_close(self, signal: np.ndarray) -> bool:
-        return self.nearest(signal)[0] >= self.ceiling
+        similarity, _, ceiling = self.nearest(signal)
+        return similarity >= ceiling
 
 
 def build_reference(
@@ -46,27 +56,43 @@ def build_reference(
     train_ids: Sequence[str],
     unseen: Sequence[np.ndarray],
     fs: float = CANONICAL_FS,
+    collections: Sequence[Collection] | None = None,
 ) -> PrivacyReference:
-    """A reference from canonical (12, L) training and unseen ECGs."""
+    """A reference from canonical (12, L) training and unseen ECGs; with
+    ``collections``, each part of ``train`` judged by its own unseen patients
+    (generator.similarity.Collection), the rest by ``unseen``."""
     if not len(train) or not len(unseen):
         raise ValueError("a privacy reference needs training and unseen records")
+    if collections is None:
+        collections = [Collection("train", np.arange(len(train)))]
     index = WaveformIndex(fs, train[0].shape[-1])
     for signal in train:
         index.add(signal)
-    closest = np.array([index.similarities(signal).max() for signal in unseen])
-    ceiling, _ = unseen_ceiling(closest)
-    return PrivacyReference(index=index, ids=list(train_ids), ceiling=ceiling)
+    ceilings = np.full(len(train), np.nan)
+    for group in collections:
+        judges = unseen if group.unseen is None else group.unseen
+        closest = [index.similarities(signal)[group.rows].max() for signal in judges]
+        ceilings[group.rows] = unseen_ceiling(np.array(closest))[0]
+    if np.isnan(ceilings).any():
+        raise ValueError("every training record needs a collection")
+    return PrivacyReference(index=index, ids=list(train_ids), ceilings=ceilings)
 
 
 @lru_cache(maxsize=2)
 def load_reference(folder: str, learnt_from: tuple[str, ...] = ()) -> PrivacyReference:
     """The reference of an index.csv folder (like ../shared/ecg): its ``train``
     records and those of ``learnt_from`` (generator.data.learnt_ecgs), judged by
-    its ``val`` records. Cached per process."""
-    from generator.evaluate import load_split, with_learnt
+    its ``val`` records, and each ``learnt_from`` folder with ``val`` patients of
+    its own by those. Cached per process."""
+    from generator.evaluate import learnt_set, load_split
 
-    train = with_learnt(load_split(folder, "train"), learnt_from)
-    return build_reference(train.signals, train.ids, load_split(folder, "val").signals)
+    train, collections = learnt_set(load_split(folder, "train"), learnt_from, "val")
+    return build_reference(
+        train.signals,
+        train.ids,
+        load_split(folder, "val").signals,
+        collections=collections,
+    )
 
 
 def redraw_seed(seed: int, index: int, attempt: int) -> int:
@@ -94,18 +120,18 @@ def generate_private(
     """
     kept, checks = [], []
     for i, signal in enumerate(signals):
-        similarity, nearest = reference.nearest(signal)
+        similarity, nearest, ceiling = reference.nearest(signal)
         attempt = 0
-        while similarity >= reference.ceiling:
+        while similarity >= ceiling:
             attempt += 1
             if attempt > MAX_REDRAWS:
                 raise ValueError(
                     f"ECG {i} stays closer to training record {nearest} "
                     f"(similarity {similarity:.3f}) than any unseen patient comes "
-                    f"({reference.ceiling:.3f}) after {MAX_REDRAWS} redraws"
+                    f"({ceiling:.3f}) after {MAX_REDRAWS} redraws"
                 )
             signal = generate_one(redraw_seed(seed, i, attempt))
-            similarity, nearest = reference.nearest(signal)
+            similarity, nearest, ceiling = reference.nearest(signal)
         kept.append(signal)
         checks.append(PrivacyCheck(similarity, nearest, attempt))
     return np.stack(kept), checks

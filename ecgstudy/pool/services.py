@@ -1158,8 +1158,7 @@ def _closest_pair_sheets(evaluation) -> str:
 
     from generator.ecg import CANONICAL_FS
 
-    memorisation = evaluation.results["memorisation"]
-    pair = memorisation["closest_pair"]
+    pair = evaluation.results["memorisation"]["closest_pair"]
     figures = [
         f"<figure><figcaption>{escape(caption)}</figcaption>"
         f"{render_sheet(signal, CANONICAL_FS)}</figure>"
@@ -1170,7 +1169,8 @@ def _closest_pair_sheets(evaluation) -> str:
     ]
     return (
         f"<h2>The closest pair (distance {pair['distance']:.3f}; a synthetic ECG is "
-        f"flagged below {memorisation['threshold']:.3f})</h2>" + "".join(figures)
+        f"flagged below {pair['threshold']:.3f} for {escape(pair['collection'])})"
+        "</h2>" + "".join(figures)
     )
 
 

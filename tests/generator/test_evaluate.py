@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from generator import evaluate as ev
+from generator.similarity import aligned_pair
 from tests.evaluation_data import small_index_folder, write_tiny_10s_checkpoint
 
 pytestmark = pytest.mark.data
@@ -116,7 +117,22 @@ def test_a_shifted_rescaled_noisy_copy_of_a_patient_is_flagged():
     )
     assert [(f["synthetic"], f["train"]) for f in memo["flagged"]] == [("s0", "t2")]
     assert memo["closest_pair"]["train"] == "t2"
+    assert memo["closest_pair"]["shift_s"] == pytest.approx(-0.09)
     assert len(memo["closest_pairs"]) == 2
+
+
+def test_a_pair_is_drawn_as_the_audit_compares_it():
+    """Each lead z-scored and the training ECG at the best shift, so a copy lies
+    on its original (a z-scored shape record beside millivolts would not)."""
+    patient = _patients(0, 1)[0]
+    copy = 0.3 * np.roll(patient, -25, axis=1) + 0.2
+    a, b, lag, similarity = aligned_pair(copy, patient, 100)
+    assert lag == 25 and similarity > 0.99
+    assert np.isnan(b[:, -25:]).all() and not np.isnan(b[:, :-25]).any()
+    inner = slice(0, 1000 - 25)
+    # the roll's wrapped-around 25 samples differ; the rest coincide
+    assert np.corrcoef(a[:, inner].ravel(), b[:, inner].ravel())[0, 1] > 0.98
+    assert np.allclose(a.mean(axis=1), 0) and np.allclose(a.std(axis=1), 1)
 
 
 def test_a_recording_filed_twice_does_not_blind_the_memorisation_check():

@@ -7,6 +7,7 @@ import wfdb
 from generator import evaluate as ev
 from generator.data import AUDIT_STEP_S, learnt_ecgs
 from generator.ecg import LEADS
+from generator.similarity import Collection
 from tests.generator.test_evaluate import _patients, _set
 from tests.generator.test_train import write_shape_folder, write_voltage_folder
 
@@ -63,7 +64,7 @@ def test_a_copy_of_a_shape_data_patient_is_flagged_only_with_that_folder(tmp_pat
     alone = ev.memorisation(synthetic, train, unseen)
     assert alone["flagged"] == []  # the dataset's train split alone misses it
 
-    learnt = ev.with_learnt(train, [shape])
+    learnt, _ = ev.learnt_set(train, [shape])
     assert len(learnt) == 6 + 3 and learnt.ids[6:] == [
         "ptbxl-shape/0",
         "ptbxl-shape/1",
@@ -73,3 +74,66 @@ def test_a_copy_of_a_shape_data_patient_is_flagged_only_with_that_folder(tmp_pat
     assert [(f["synthetic"], f["train"]) for f in memo["flagged"]] == [
         ("s0", "ptbxl-shape/1")
     ]
+
+
+def _family(first_seed: int, n: int) -> np.ndarray:
+    """ECGs of n distinct patients of one collection whose patients are alike
+    (one device, one population): a shared waveform and each patient's own."""
+    shared = _patients(999, 1)[0]
+    return (shared + 0.45 * _patients(first_seed, n)).astype(np.float32)
+
+
+def _collections(n_train: int) -> list:
+    return [
+        Collection("train split", np.arange(n_train)),
+        Collection("alike", np.arange(n_train, n_train + 10), _family(520, 30)),
+    ]
+
+
+def test_each_collection_is_judged_by_its_own_unseen_patients():
+    train, unseen = _patients(0, 6), _patients(100, 12)
+    learnt = _set(np.concatenate([train, _family(500, 10)]), "t")
+    relative = _family(600, 1)[0]  # a new patient of the alike collection
+    rng = np.random.default_rng(3)
+    copy = 0.6 * np.roll(learnt.signals[8], 12, axis=1)  # a copy of one of them
+    copy = copy + rng.normal(0, 0.05, copy.shape)
+    synthetic = _set(np.stack([relative, copy]).astype(np.float32), "s")
+
+    # judged by the millivolt test patients, a new member of an alike
+    # collection looks like a copy
+    single = ev.memorisation(synthetic, learnt, _set(unseen, "u"))
+    assert [f["synthetic"] for f in single["flagged"]] == ["s0", "s1"]
+
+    memo = ev.memorisation(
+        synthetic, learnt, _set(unseen, "u"), collections=_collections(6)
+    )
+    assert [(f["synthetic"], f["train"]) for f in memo["flagged"]] == [("s1", "t8")]
+    groups = {g["name"]: g for g in memo["collections"]}
+    alike, own = groups["alike"], groups["train split"]
+    assert alike["judged_by"] == "its own unseen patients" and alike["n_unseen"] == 30
+    assert own["judged_by"] == "the evaluated split" and own["n_unseen"] == 12
+    # distinct patients of the alike collection come far closer to each other
+    assert alike["threshold"] < own["threshold"] - 0.2
+    # the new patient: closer to the alike collection than the millivolt
+    # patients come to theirs, not closer than its own kind come to it
+    to_alike = alike["synthetic_to_train"]["values"][0]
+    assert alike["threshold"] < to_alike < own["threshold"]
+    assert memo["synthetic_to_train"]["values"][0] == to_alike  # its nearest
+    assert memo["flagged"][0]["collection"] == "alike"
+    assert memo["flagged"][0]["threshold"] == alike["threshold"]
+    assert memo["closest_pair"]["synthetic"] == "s1"
+
+
+def test_a_folders_own_held_out_patients_judge_it(tmp_path):
+    shape = tmp_path / "ptbxl-shape"
+    write_shape_folder(shape, ["train", "test", "train", "exclude", "val"])
+    _long_record(tmp_path / "long", seconds=12)
+    train = _set(_patients(0, 3), "t")
+    learnt, collections = ev.learnt_set(train, [shape, tmp_path / "long"], "test")
+    assert [c.name for c in collections] == ["train split", "ptbxl-shape", "long"]
+    assert list(collections[1].rows) == [3, 4] and list(collections[2].rows) == [5, 6]
+    stored = np.load(shape / "signals_100hz.npy")
+    assert np.array_equal(collections[1].unseen, stored[[1]].astype(np.float32))
+    assert collections[0].unseen is None and collections[2].unseen is None
+    _, by_val = ev.learnt_set(train, [shape], "val")
+    assert np.array_equal(by_val[1].unseen, stored[[4]].astype(np.float32))

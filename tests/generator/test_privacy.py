@@ -82,8 +82,9 @@ def test_a_reference_folder_is_judged_by_its_unseen_patients(tmp_path):
     assert len(reference.ids) == 5
     assert 0 < reference.ceiling < 0.9
     stored = canonicalize(train[2], 100)  # as the folder's record reads
-    similarity, nearest = reference.nearest(stored)
+    similarity, nearest, ceiling = reference.nearest(stored)
     assert similarity == pytest.approx(1, abs=1e-3) and nearest == "ref/r2"
+    assert ceiling == reference.ceiling
     assert reference.too_close(stored)
 
 
@@ -95,3 +96,21 @@ def test_one_recording_filed_at_two_rates_does_not_set_the_ceiling(ecg_data_dir)
     load_reference.cache_clear()
     reference = load_reference(str(ecg_data_dir))
     assert 0.5 < reference.ceiling < 0.9
+
+
+def test_the_pool_judges_each_collection_by_its_own_unseen_patients():
+    from tests.generator.test_learnt_audit import _collections, _family
+
+    train = np.concatenate([_patients(0, 6), _family(500, 10)])
+    ids = [f"t{i}" for i in range(len(train))]
+    unseen = _patients(100, 12)
+    relative = _family(600, 1)[0]  # a new patient of a collection of alike ones
+    copy = 0.6 * np.roll(train[8], 12, axis=1)
+
+    single = build_reference(train, ids, unseen)
+    assert single.too_close(relative)  # the millivolt patients' bar calls it a copy
+    reference = build_reference(train, ids, unseen, collections=_collections(6))
+    assert not reference.too_close(relative)
+    similarity, nearest, ceiling = reference.nearest(copy)
+    assert nearest == "t8" and similarity > ceiling > reference.ceiling
+    assert reference.too_close(copy)
