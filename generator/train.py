@@ -12,10 +12,16 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
-from generator.amplitude import AmplitudePrior, log_amplitude, reference_sd
+from generator.amplitude import (
+    AmplitudePrior,
+    log_amplitude,
+    reference_sd,
+    set_voltage,
+)
 from generator.checkpoint import (
     Checkpoint,
     load_checkpoint,
@@ -65,6 +71,10 @@ class TrainConfig:
     # Comma-separated folders of millivolt ECGs without rhythm labels (CODE-15%,
     # long PTB records): voltages for the label-dropped branch.
     voltage_data: str = ""
+    # What voltage a shape record's leads carry (their uploader's z-scoring lost
+    # it): "drawn" from the amplitude prior, anew per window, so the model sees the
+    # whole range of voltages it is told; "median", every lead at the typical SD.
+    shape_voltage: str = "drawn"
 
 
 def parameter_groups(
@@ -89,6 +99,40 @@ def parameter_groups(
         }
         for (decay, is_new), params in sorted(groups.items())
     ]
+
+
+SHAPE_VOLTAGES = ("drawn", "median")
+
+
+def draw_shape_voltage(
+    x_mv: torch.Tensor,
+    labels: torch.Tensor,
+    vocabulary: Sequence[str],
+    prior: AmplitudePrior,
+    rng: np.random.Generator,
+) -> torch.Tensor:
+    """The batch (B, 8, L) with each shape record's leads rescaled to voltages the
+    prior draws for its labels, as a new ECG's would be (TrainConfig.shape_voltage).
+
+    Shape records are most of the training records; all at the typical voltage,
+    they taught a model told a voltage far from typical to answer near typical
+    (told the true voltage of `val` ECGs, the step-22,750 model drew SDs moving
+    0.5-0.8 times as much as asked, see the README).
+    """
+    if SHAPE_LABEL not in vocabulary:
+        return x_mv
+    rows = (labels[:, list(vocabulary).index(SHAPE_LABEL)] > 0).nonzero().flatten()
+    if not len(rows):
+        return x_mv
+    draws = [
+        prior.draw([vocabulary[k] for k in labels[row].nonzero().flatten()], rng)
+        for row in rows.tolist()
+    ]
+    x_mv = x_mv.clone()
+    x_mv[rows] = set_voltage(
+        x_mv[rows], torch.from_numpy(np.stack(draws)), prior.reference
+    )
+    return x_mv
 
 
 @torch.no_grad()
@@ -218,6 +262,10 @@ def train(
     torch.set_num_threads(threads)
     overrides = overrides or {}
     tc = TrainConfig(**overrides)
+    if tc.shape_voltage not in SHAPE_VOLTAGES:
+        raise ValueError(
+            f"--shape-voltage must be one of {SHAPE_VOLTAGES}, got {tc.shape_voltage!r}"
+        )
     dev = resolve_device(device)
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -460,11 +508,20 @@ def train(
             for group in optimizer.param_groups:
                 group["lr"] = lr * group.get("lr_scale", 1.0)
             x_mv, labels, batch_timing = sampler.sample(tc.batch_size, generator)
-            x_0 = (x_mv / data_scale).to(dev)
             batch_amplitude = None
             if amplitude_prior is not None:
+                if tc.shape_voltage == "drawn":
+                    seed = int(torch.randint(2**62, (1,), generator=generator))
+                    x_mv = draw_shape_voltage(
+                        x_mv,
+                        labels,
+                        vocabulary,
+                        amplitude_prior,
+                        np.random.default_rng(seed),
+                    )
                 batch_amplitude = log_amplitude(x_mv, amplitude_prior.reference)
                 batch_amplitude = batch_amplitude.to(dev)
+            x_0 = (x_mv / data_scale).to(dev)
             if batch_timing is not None:
                 batch_timing = batch_timing.to(dev)
             drop = torch.rand(len(x_0), generator=generator) < tc.label_dropout

@@ -12,13 +12,20 @@ from generator.amplitude import (
     derived_sd,
     log_amplitude,
     reference_sd,
+    set_voltage,
 )
-from generator.api import generate, lead_amplitudes
+from generator.api import MAX_VOLTAGE_GAIN, generate, lead_amplitudes
 from generator.checkpoint import export_checkpoint, load_checkpoint
-from generator.data import first_windows, load_signals, split_records
+from generator.data import SHAPE_LABEL, first_windows, load_signals, split_records
+from generator.ecg import INDEPENDENT_LEADS, LEADS
 from generator.model import SSSD
 from generator.rhythm import POOLED
-from generator.train import NEW_LR_SCALE, add_inputs, widen_amplitude
+from generator.train import (
+    NEW_LR_SCALE,
+    add_inputs,
+    draw_shape_voltage,
+    widen_amplitude,
+)
 from generator.train import main as train_main
 
 from .conftest import tiny_config
@@ -162,6 +169,22 @@ def test_amplitude_training_stores_a_prior_and_generation_draws_from_it(tmp_path
     assert np.array_equal(first, again) and guided.shape == first.shape
     drawn = lead_amplitudes(ckpt, ["SR"], seed=1, n=3)
     assert drawn.shape == (3, 12) and not torch.allclose(drawn[0], drawn[1])
+    # each generated lead has the voltage drawn for it, or the network's times
+    # the largest gain allowed
+    network, _ = generate(small, ["SR"], n=3, seed=1, steps=3, drawn_voltage=False)
+    rows = [LEADS.index(name) for name in INDEPENDENT_LEADS]
+    got, own = (s[:, rows].std(axis=2, ddof=1) for s in (first, network))
+    asked = np.exp(drawn[:, :8].numpy()) * np.asarray(
+        ckpt.amplitude_prior().reference[:8]
+    )
+    gain = got / own
+    at_bound = np.isclose(gain, MAX_VOLTAGE_GAIN, rtol=1e-3) | np.isclose(
+        gain, 1 / MAX_VOLTAGE_GAIN, rtol=1e-3
+    )
+    assert np.all(np.isclose(got, asked, rtol=1e-3) | at_bound)
+    assert np.isclose(got, asked, rtol=1e-3).any()
+    expected_gain = np.clip(asked / own, 1 / MAX_VOLTAGE_GAIN, MAX_VOLTAGE_GAIN)
+    assert np.allclose(gain, expected_gain, rtol=1e-3)
     train_main(common + ["--out", str(out), "--max-steps", "5", "--resume"])
     resumed = load_checkpoint(out / "last.pt")
     assert resumed.step == 5 and resumed.amplitude == ckpt.amplitude
@@ -245,3 +268,44 @@ def test_a_twelve_lead_prior_asks_only_for_limb_leads_an_ecg_can_have():
     # and the derived leads are what I, aVF and that correlation make
     expected = derived_sd(sd_i, sd_avf, np.arctanh(np.clip(implied, -0.999, 0.999)))
     assert np.allclose(expected, sd[:, 8:], rtol=1e-3)
+
+
+def test_set_voltage_gives_each_lead_the_asked_sd_and_keeps_its_shape():
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.normal(0.3, 0.05, (2, 8, 500)))
+    reference = [0.1] * 8
+    asked = torch.log(torch.tensor([[1.5] * 8, [0.5] * 8], dtype=torch.float64))
+    out = set_voltage(x, asked, reference)
+    assert torch.allclose(
+        out.std(dim=2)[0], torch.full((8,), 0.15, dtype=torch.float64)
+    )
+    assert torch.allclose(
+        out.std(dim=2)[1], torch.full((8,), 0.05, dtype=torch.float64)
+    )
+    assert torch.allclose(out.mean(dim=2), x.mean(dim=2))  # the baseline stays
+    shape = torch.corrcoef(torch.stack([out[0, 3], x[0, 3]]))[0, 1]
+    assert shape > 0.999
+    # a lead drawn nearly flat is not blown up beyond max_gain
+    bounded = set_voltage(x, asked, [1.0] * 8, max_gain=2.0)
+    assert torch.allclose(bounded.std(dim=2)[0], 2 * x.std(dim=2)[0])
+
+
+def test_shape_records_train_on_drawn_voltages_millivolt_records_on_their_own():
+    rng = np.random.default_rng(1)
+    windows = rng.normal(0, 0.15, (40, 8, 300))
+    names = [["SR"]] * 40
+    prior = AmplitudePrior.fit(
+        windows, names, reference_sd(torch.from_numpy(windows), 12)
+    )
+    vocabulary = ["SR", "AF", SHAPE_LABEL]
+    x = torch.from_numpy(rng.normal(0, 0.15, (6, 8, 300))).float()
+    labels = torch.tensor([[1, 0, 1], [1, 0, 0]] * 3, dtype=torch.float32)
+    out = draw_shape_voltage(x, labels, vocabulary, prior, np.random.default_rng(2))
+    shape_rows, own_rows = [0, 2, 4], [1, 3, 5]
+    assert torch.equal(out[own_rows], x[own_rows])
+    ratio = out[shape_rows].std(dim=2) / x[shape_rows].std(dim=2)
+    assert (ratio - 1).abs().max() > 0.05  # rescaled, lead by lead
+    assert not torch.allclose(ratio[:, 0], ratio[:, 1])
+    asked = prior.draw(["SR"], np.random.default_rng(2))[:8]
+    told = log_amplitude(out[:1].double(), prior.reference[:8])[0].numpy()
+    assert np.allclose(told, asked, atol=1e-5)  # the first draw is the first row's

@@ -237,6 +237,15 @@ def test_shape_data_teach_shape_under_their_own_label_and_never_from_test(tmp_pa
     with pytest.raises(ValueError, match="never asked for"):
         generate(checkpoint, ["SR", SHAPE_LABEL], n=1, seed=0, steps=2, device="cpu")
 
+    # with the voltage input, shape records train on voltages the prior draws
+    sized = ["--out", str(tmp_path / "sized"), "--max-steps", "2", "--amplitude"]
+    train_main(common + sized + ["--init-from", plain, "--shape-data", str(shape)])
+    sized_ckpt = load_checkpoint(tmp_path / "sized" / "last.pt")
+    assert sized_ckpt.extra["train"]["shape_voltage"] == "drawn"
+    assert sized_ckpt.amplitude_prior() is not None
+    with pytest.raises(ValueError, match="--shape-voltage must be one of"):
+        train_main(common + sized + ["--resume", "--shape-voltage", "loud"])
+
 
 def write_voltage_folder(root, rows):
     """Millivolt WFDB records padded with zeros at both ends, as CODE-15% ships
