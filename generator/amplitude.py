@@ -82,22 +82,15 @@ def log_amplitude(x_mv: torch.Tensor, reference: Sequence[float]) -> torch.Tenso
 
 
 def set_voltage(
-    x_mv: torch.Tensor,
-    log_amplitudes: torch.Tensor,
-    reference: Sequence[float],
-    max_gain: float | None = None,
+    x_mv: torch.Tensor, log_amplitudes: torch.Tensor, reference: Sequence[float]
 ) -> torch.Tensor:
     """(B, 8, L) millivolts with each generated lead rescaled to the SD that
-    ``log_amplitudes`` (B, 8 or 12; the first 8 are used) asks for, the shape
-    untouched. ``max_gain`` bounds the factor either way (a lead the model drew
-    nearly flat is not blown up into noise). The derived leads, built from the
-    rescaled ones, follow."""
+    ``log_amplitudes`` (B, 8 or 12; the first 8 are used) asks for, its shape and
+    baseline untouched. The derived leads, built from the rescaled ones, follow."""
     n = len(INDEPENDENT_LEADS)
     ref = torch.as_tensor(reference[:n], dtype=x_mv.dtype, device=x_mv.device)
     wanted = torch.exp(log_amplitudes[:, :n].to(x_mv.dtype)) * ref
     gain = wanted / x_mv.std(dim=2).clamp(min=MIN_SD_MV)
-    if max_gain is not None:
-        gain = gain.clamp(1 / max_gain, max_gain)
     centre = x_mv.mean(dim=2, keepdim=True)
     return centre + (x_mv - centre) * gain[:, :, None]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from generator.amplitude import AmplitudePrior, set_voltage
+from generator.amplitude import AmplitudePrior
 from generator.checkpoint import (
     Checkpoint,
     file_sha256,
@@ -22,11 +22,6 @@ from generator.ecg import CLIP_MV, LEADS, expand_to_12
 from generator.model import SSSD
 from generator.rhythm import RhythmPrior, timing_channels
 from generator.sampling import SAMPLERS, sample
-
-# generate() rescales each generated lead to the voltage drawn for it by at most
-# this factor either way: the step-22,750 network drew 0.7-1.0 of what it was told
-# (median per lead), and a lead it drew nearly flat is not to be blown up into noise.
-MAX_VOLTAGE_GAIN = 2.0
 
 
 @dataclass(frozen=True)
@@ -147,7 +142,6 @@ def generate(
     device: str = "auto",
     batch_size: int = 16,
     progress: Callable[[int, int], None] | None = None,
-    drawn_voltage: bool = True,
 ) -> tuple[np.ndarray, Provenance]:
     """Generate ``n`` 12-lead ECGs that all carry ``labels``.
 
@@ -159,11 +153,7 @@ def generate(
     i depends on (seed, i) alone, not on ``batch_size``. ``progress(done, total)``
     counts denoising steps over all batches. A model with timing input draws each
     ECG's beats from the checkpoint's rhythm prior, and one with amplitude input
-    its per-lead voltage from the amplitude prior, seeded by (seed, i) too. The
-    network is told that voltage and draws the waveform; with ``drawn_voltage``
-    each generated lead is then rescaled to it (within MAX_VOLTAGE_GAIN), since
-    the network realises only part of what it is told (see the README);
-    ``drawn_voltage=False`` keeps the network's own, for comparison.
+    its per-lead voltage from the amplitude prior, seeded by (seed, i) too.
     """
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
@@ -209,15 +199,7 @@ def generate(
             progress=batch_progress,
             **inputs,
         )
-        x_mv = x_0 * ckpt.data_scale  # (B, 8, L)
-        if drawn_voltage and amplitude is not None:
-            x_mv = set_voltage(
-                x_mv.double(),
-                amplitude[rows].to(x_mv.device),
-                loaded.amplitude.reference,
-                MAX_VOLTAGE_GAIN,
-            ).clamp(-CLIP_MV, CLIP_MV)
-        outputs.append(x_mv.float().cpu().numpy())
+        outputs.append((x_0 * ckpt.data_scale).float().cpu().numpy())  # (B, 8, L) mV
     signals = expand_to_12(np.concatenate(outputs)).astype(np.float32)  # (n, 12, L)
     provenance = Provenance(
         checkpoint_sha256=loaded.sha256,

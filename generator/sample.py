@@ -30,12 +30,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--guidance", type=float, default=1.0, help="1 = no guidance")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument(
-        "--network-voltage",
-        action="store_true",
-        help="keep the voltage the network drew instead of rescaling each lead to "
-        "the one drawn for it (a model with amplitude input; for comparison)",
-    )
     parser.add_argument("--out", required=True, help="output .npz")
     args = parser.parse_args(argv)
     known = checkpoint_labels(args.checkpoint)
@@ -61,7 +55,6 @@ def main(argv: list[str] | None = None) -> None:
             device=args.device,
             batch_size=args.batch_size,
             progress=progress,
-            drawn_voltage=not args.network_voltage,
         )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

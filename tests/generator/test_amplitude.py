@@ -14,10 +14,9 @@ from generator.amplitude import (
     reference_sd,
     set_voltage,
 )
-from generator.api import MAX_VOLTAGE_GAIN, generate, lead_amplitudes
+from generator.api import generate, lead_amplitudes
 from generator.checkpoint import export_checkpoint, load_checkpoint
 from generator.data import SHAPE_LABEL, first_windows, load_signals, split_records
-from generator.ecg import INDEPENDENT_LEADS, LEADS
 from generator.model import SSSD
 from generator.rhythm import POOLED
 from generator.train import (
@@ -169,22 +168,6 @@ def test_amplitude_training_stores_a_prior_and_generation_draws_from_it(tmp_path
     assert np.array_equal(first, again) and guided.shape == first.shape
     drawn = lead_amplitudes(ckpt, ["SR"], seed=1, n=3)
     assert drawn.shape == (3, 12) and not torch.allclose(drawn[0], drawn[1])
-    # each generated lead has the voltage drawn for it, or the network's times
-    # the largest gain allowed
-    network, _ = generate(small, ["SR"], n=3, seed=1, steps=3, drawn_voltage=False)
-    rows = [LEADS.index(name) for name in INDEPENDENT_LEADS]
-    got, own = (s[:, rows].std(axis=2, ddof=1) for s in (first, network))
-    asked = np.exp(drawn[:, :8].numpy()) * np.asarray(
-        ckpt.amplitude_prior().reference[:8]
-    )
-    gain = got / own
-    at_bound = np.isclose(gain, MAX_VOLTAGE_GAIN, rtol=1e-3) | np.isclose(
-        gain, 1 / MAX_VOLTAGE_GAIN, rtol=1e-3
-    )
-    assert np.all(np.isclose(got, asked, rtol=1e-3) | at_bound)
-    assert np.isclose(got, asked, rtol=1e-3).any()
-    expected_gain = np.clip(asked / own, 1 / MAX_VOLTAGE_GAIN, MAX_VOLTAGE_GAIN)
-    assert np.allclose(gain, expected_gain, rtol=1e-3)
     train_main(common + ["--out", str(out), "--max-steps", "5", "--resume"])
     resumed = load_checkpoint(out / "last.pt")
     assert resumed.step == 5 and resumed.amplitude == ckpt.amplitude
@@ -285,9 +268,6 @@ def test_set_voltage_gives_each_lead_the_asked_sd_and_keeps_its_shape():
     assert torch.allclose(out.mean(dim=2), x.mean(dim=2))  # the baseline stays
     shape = torch.corrcoef(torch.stack([out[0, 3], x[0, 3]]))[0, 1]
     assert shape > 0.999
-    # a lead drawn nearly flat is not blown up beyond max_gain
-    bounded = set_voltage(x, asked, [1.0] * 8, max_gain=2.0)
-    assert torch.allclose(bounded.std(dim=2)[0], 2 * x.std(dim=2)[0])
 
 
 def test_shape_records_train_on_drawn_voltages_millivolt_records_on_their_own():

@@ -130,10 +130,15 @@ def test_a_folders_own_held_out_patients_judge_it(tmp_path):
     _long_record(tmp_path / "long", seconds=12)
     train = _set(_patients(0, 3), "t")
     learnt, collections = ev.learnt_set(train, [shape, tmp_path / "long"], "test")
-    assert [c.name for c in collections] == ["train split", "ptbxl-shape", "long"]
-    assert list(collections[1].rows) == [3, 4] and list(collections[2].rows) == [5, 6]
+    # the long record has no held-out patients: it joins the train split's
+    # collection, judged by the evaluated split
+    assert [c.name for c in collections] == ["train split, long", "ptbxl-shape"]
+    assert list(collections[0].rows) == [0, 1, 2, 5, 6]
+    assert list(collections[1].rows) == [3, 4]
     stored = np.load(shape / "signals_100hz.npy")
     assert np.array_equal(collections[1].unseen, stored[[1]].astype(np.float32))
-    assert collections[0].unseen is None and collections[2].unseen is None
+    assert collections[0].unseen is None
     _, by_val = ev.learnt_set(train, [shape], "val")
     assert np.array_equal(by_val[1].unseen, stored[[4]].astype(np.float32))
+    _, alone = ev.learnt_set(train, [shape])  # no split asked: one collection
+    assert [c.name for c in alone] == ["train split, ptbxl-shape"]
