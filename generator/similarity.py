@@ -79,12 +79,16 @@ class WaveformIndex:
 
     def spectrum(self, signal: np.ndarray) -> np.ndarray:
         """The z-scored leads of one ECG (leads, samples), in the frequency domain."""
-        x = np.asarray(signal, dtype=np.float64)[:, : self.n_samples]
+        x = self.zscored(signal)
         if x.shape[1] != self.n_samples:
             raise ValueError(f"expected {self.n_samples} samples, got {x.shape[1]}")
-        x = x - x.mean(axis=1, keepdims=True)
-        x = x / np.maximum(x.std(axis=1, keepdims=True), 1e-9)
         return np.fft.rfft(x, n=self.n_fft, axis=1)
+
+    def zscored(self, signal: np.ndarray) -> np.ndarray:
+        """Each lead of (leads, samples), cut to n_samples, at mean 0 and SD 1."""
+        x = np.asarray(signal, dtype=np.float64)[:, : self.n_samples]
+        x = x - x.mean(axis=1, keepdims=True)
+        return x / np.maximum(x.std(axis=1, keepdims=True), 1e-9)
 
     def add(self, signal: np.ndarray) -> None:
         self._spectra.append(self.spectrum(signal))
@@ -145,13 +149,7 @@ def aligned_pair(
     index = WaveformIndex(fs, a.shape[-1])
     index.add(b)
     lag, value = index.best_shift(a, 0)
-
-    def z(x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float64)[:, : index.n_samples]
-        x = x - x.mean(axis=1, keepdims=True)
-        return x / np.maximum(x.std(axis=1, keepdims=True), 1e-9)
-
-    za, zb = z(a), z(b)
+    za, zb = index.zscored(a), index.zscored(b)
     shifted = np.full_like(zb, np.nan)
     if lag >= 0:
         shifted[:, : zb.shape[1] - lag] = zb[:, lag:]
