@@ -149,9 +149,12 @@ def format_table(table: dict) -> str:
     ):
         lines.append(_row(label, [fmt(table[n][key]) for n in names]))
     for lead in LEADS:
-        lines.append(
-            _row(f"RMS ratio {lead}", [fmt(table[n]["rms_ratio"][lead]) for n in names])
-        )
+        cells = [
+            f"{table[n]['rms_ratio'][lead]:.2f} [{low:.2f}-{high:.2f}]"
+            for n in names
+            for low, high in [table[n]["rms_ratio_ci"][lead]]
+        ]
+        lines.append(_row(f"RMS ratio {lead} [95% CI]", cells))
     return "\n".join(lines)
 
 

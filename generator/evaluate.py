@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 from scipy.signal import welch
-from scipy.stats import wasserstein_distance
+from scipy.stats import mannwhitneyu, wasserstein_distance
 
 from generator.datasets import iter_index
 from generator.ecg import (
@@ -90,6 +90,15 @@ class EcgSet:
     def __len__(self) -> int:
         return len(self.ids)
 
+    @staticmethod
+    def concatenate(sets: Sequence[EcgSet]) -> EcgSet:
+        return EcgSet(
+            np.concatenate([x.signals for x in sets]),
+            [r for x in sets for r in x.rhythms],
+            [v for x in sets for v in x.normal],
+            [i for x in sets for i in x.ids],
+        )
+
     def subset(self, mask: np.ndarray) -> EcgSet:
         index = np.flatnonzero(mask)
         return EcgSet(
@@ -117,6 +126,23 @@ def load_split(data_dir: str | Path, split: str, *, limit: int | None = None) ->
     if not ids:
         raise ValueError(f"no readable records in split {split!r} of {data_dir}")
     return EcgSet(np.stack(signals), rhythms, normal, ids)
+
+
+# The splits a generator never learns from: every patient of them is evidence of
+# how close a new patient comes to the training set (the audit's bar).
+UNSEEN_SPLITS = ("val", "test")
+
+
+def load_unseen(data_dir: str | Path) -> EcgSet:
+    """Every readable record of the ``val`` and ``test`` splits: the patients a
+    generator trained on ``train`` never saw."""
+    splits = [s for s in UNSEEN_SPLITS if next(iter_index(data_dir, [s]), None)]
+    if not splits:
+        raise ValueError(
+            f"{data_dir} has no val or test records: the memorisation bar needs "
+            "real patients the generator never saw"
+        )
+    return EcgSet.concatenate([load_split(data_dir, split) for split in splits])
 
 
 def synthetic_set(
@@ -291,18 +317,41 @@ def spectrum_distance(
 NEAR_FLAT_MV = 0.06  # mean lead SD under this: an ECG a reader sees as nearly flat
 
 
-def amplitude_report(real: np.ndarray, synthetic: np.ndarray) -> dict:
+def amplitude_report(
+    real: np.ndarray, synthetic: np.ndarray, *, n_boot: int = 1000, seed: int = 0
+) -> dict:
     """Voltage, lead by lead: the synthetic/real ratio of the median RMS (of each
-    ECG's lead, mean removed), and the share of near-flat ECGs in each set."""
+    ECG's lead, mean removed), with a bootstrap 95% interval (both sets
+    resampled: a median of 65 real ECGs moves by 10-20% from one sample of
+    patients to the next), and the share of near-flat ECGs in each set."""
 
     def rms(signals: np.ndarray) -> np.ndarray:  # (n, 12)
         centred = signals - signals.mean(axis=-1, keepdims=True)
         return np.sqrt((centred**2).mean(axis=-1))
 
     real_rms, synthetic_rms = rms(real), rms(synthetic)
-    ratio = np.median(synthetic_rms, axis=0) / np.median(real_rms, axis=0)
+    real_median, synthetic_median = np.median(real_rms, 0), np.median(synthetic_rms, 0)
+    ratio = synthetic_median / real_median
+    rng = np.random.default_rng(seed)
+
+    def resampled(values: np.ndarray) -> np.ndarray:
+        return np.median(values[rng.integers(0, len(values), len(values))], axis=0)
+
+    draws = np.stack(
+        [resampled(synthetic_rms) / resampled(real_rms) for _ in range(n_boot)]
+    )
+    low, high = np.percentile(draws, [2.5, 97.5], axis=0)
+    per_lead = lambda values: dict(  # noqa: E731
+        zip(LEADS, values.round(4).tolist(), strict=True)
+    )
     return {
+        "rms_real_mv": per_lead(real_median),
+        "rms_synthetic_mv": per_lead(synthetic_median),
         "rms_ratio": dict(zip(LEADS, ratio.round(3).tolist(), strict=True)),
+        "rms_ratio_ci": {
+            lead: [round(float(a), 3), round(float(b), 3)]
+            for lead, a, b in zip(LEADS, low, high, strict=True)
+        },
         "rms_ratio_range": [float(ratio.min()), float(ratio.max())],
         "near_flat_real": float((real.std(axis=-1).mean(axis=1) < NEAR_FLAT_MV).mean()),
         "near_flat_synthetic": float(
@@ -585,8 +634,13 @@ def memorisation(
     Closeness is ``generator.similarity``'s: the correlation of the z-scored leads
     at the best shift of up to 2 s, averaged over the leads, so a rescaled or
     shifted copy is found. The reference is how close real records the model
-    never saw (``unseen``, e.g. the test split) come to their nearest training
-    record: a synthetic ECG closer than the closest of them is flagged. Unseen
+    never saw (``unseen``: the val and test patients, load_unseen) come to their
+    nearest training record: a synthetic ECG closer than the closest of them is
+    flagged. Of a generator whose ECGs are as new as unseen patients, each ECG
+    would pass the closest of k of them with probability 1/(k + 1): the report
+    gives that expected count, and a one-sided Mann-Whitney p-value of the
+    synthetic ECGs being closer to the training set than unseen patients are
+    (a small one: the generator leans on its training patients as a whole). Unseen
     records that are the same recording as a training one (similarity of at
     least DUPLICATE_SIMILARITY: public collections share records) are left out
     of the reference, or nothing could ever be flagged. Distances are reported
@@ -612,6 +666,11 @@ def memorisation(
         unseen_found, _ = nearest_similar(judges, learnt, fs)
         ceiling, n_duplicates = unseen_ceiling(unseen_found)
         reference = unseen_found[unseen_found < DUPLICATE_SIMILARITY]
+        closer_p = (
+            float(mannwhitneyu(found, reference, alternative="greater").pvalue)
+            if reference.size
+            else None
+        )
         overall = np.maximum(overall, found)
         closer = found - ceiling > margins
         margins[closer] = (found - ceiling)[closer]
@@ -623,7 +682,7 @@ def memorisation(
                 "n_learnt": len(group.rows),
                 "judged_by": "its own unseen patients"
                 if group.unseen is not None
-                else "the evaluated split",
+                else "the dataset's unseen patients",
                 "n_unseen": len(judges),
                 "threshold": 1 - ceiling,
                 "unseen_duplicates": n_duplicates,
@@ -632,6 +691,8 @@ def memorisation(
                 "synthetic_to_train": _describe(1 - found)
                 | {"values": (1 - found).round(4).tolist()},
                 "flagged": int((found > ceiling).sum()),
+                "expected_if_novel": n / (reference.size + 1),
+                "synthetic_closer_p": closer_p,
             }
         )
     distances = 1 - overall
@@ -663,6 +724,8 @@ def memorisation(
         "threshold": first["threshold"],
         "collections": groups,
         "flagged": [pair(i) for i in flagged],
+        # at most the sum: an ECG can pass more than one collection's bar
+        "expected_if_novel": sum(g["expected_if_novel"] for g in groups),
         "closest_pair": pair(int(order[0])),
         "closest_pairs": [pair(i) for i in order[:CLOSEST_PAIRS]],
     }
@@ -682,11 +745,13 @@ def evaluate(
     progress: Callable[[str], None] | None = None,
     learnt: EcgSet | None = None,
     collections: Sequence[Collection] | None = None,
+    unseen: EcgSet | None = None,
 ) -> tuple[dict, dict[str, FeatureTable]]:
     """Every figure of the evaluation as a JSON-ready dict, and the feature tables
     of train, test and synthetic (for the plots). ``learnt`` is every ECG the
     generator learnt from, for the memorisation audit (default: ``train``), and
-    ``collections`` its parts, each with its own unseen patients (learnt_set)."""
+    ``collections`` its parts, each with its own unseen patients (learnt_set);
+    ``unseen`` the dataset's patients it never saw (default: ``test``)."""
 
     def step(message: str) -> None:
         if progress is not None:
@@ -724,13 +789,15 @@ def evaluate(
     results["label_consistency"] = label_consistency(
         train, train_f, test, test_f, synthetic, synthetic_f, seed=seed
     )
-    results["amplitude"] = amplitude_report(test.signals, synthetic.signals)
+    results["amplitude"] = amplitude_report(
+        test.signals, synthetic.signals, n_boot=n_boot, seed=seed
+    )
     results["spectrum_distance"] = spectrum_distance(
         test.signals, synthetic.signals, fs
     )
     step("memorisation")
     results["memorisation"] = memorisation(
-        synthetic, learnt or train, test, fs=fs, collections=collections
+        synthetic, learnt or train, unseen or test, fs=fs, collections=collections
     )
     step("utility")
     results["utility"] = utility(
@@ -748,6 +815,7 @@ def summary(results: dict) -> dict:
     return {
         "two_sample_auc": results["two_sample"].get("auc"),
         "memorised": len(results["memorisation"]["flagged"]),
+        "memorised_if_novel": results["memorisation"]["expected_if_novel"],
         "tstr_af_f1": af["TSTR"].get("f1"),
         "trtr_af_f1": af["TRTR"].get("f1"),
         "n_af_test": af["TSTR"].get("n_test_positive"),
@@ -966,6 +1034,16 @@ def summary_html(
         for label, v in results["label_consistency"].items()
         if isinstance(v, dict)
     ]
+    voltage = results["amplitude"]
+    voltage_rows = [
+        [
+            lead,
+            _fmt(voltage["rms_real_mv"][lead]),
+            _fmt(voltage["rms_synthetic_mv"][lead]),
+            _with_ci(voltage["rms_ratio"][lead], voltage["rms_ratio_ci"][lead]),
+        ]
+        for lead in LEADS
+    ]
     memo = results["memorisation"]
     s = results["summary"]
     figures = "".join(
@@ -978,12 +1056,15 @@ def summary_html(
         "Two-sample AUC (real vs synthetic, cross-validated; 0.5 is ideal): "
         f"<b>{_fmt(s['two_sample_auc'])}</b>. Synthetic ECGs closer to a training "
         "patient than any unseen real patient comes: "
-        f"<b>{s['memorised']}</b> (threshold "
-        + ", ".join(
-            f"{_fmt(g['threshold'])} for {html.escape(g['name'])}"
+        f"<b>{s['memorised']}</b> (about {_fmt(s['memorised_if_novel'], 1)} "
+        "expected of a generator whose ECGs are as new as unseen patients). "
+        + " ".join(
+            f"{html.escape(g['name'])}: threshold {_fmt(g['threshold'])}, set by "
+            f"{g['n_unseen']} unseen patients; synthetic ECGs closer to it than "
+            f"they come, one-sided p = {_fmt(g['synthetic_closer_p'])}."
             for g in memo["collections"]
         )
-        + "). "
+        + " "
         f"AF vs SR, TSTR F1 <b>{_fmt(s['tstr_af_f1'])}</b> against TRTR "
         f"{_fmt(s['trtr_af_f1'])} (real test AF cases: {s['n_af_test']})."
     )
@@ -1013,6 +1094,14 @@ def summary_html(
                 ["label", "feature", "real median", "synthetic median"]
                 + ["Wasserstein", "per real SD"],
                 fidelity_rows,
+            ),
+            "<h2>Voltage</h2>",
+            f"<p>Near-flat ECGs (mean lead SD under {NEAR_FLAT_MV * 1000:g} µV): "
+            f"real {voltage['near_flat_real']:.1%}, synthetic "
+            f"{voltage['near_flat_synthetic']:.1%}.</p>",
+            _html_table(
+                ["lead", "real median RMS (mV)", "synthetic", "ratio [95% CI]"],
+                voltage_rows,
             ),
             extra_html,
             figures,
@@ -1059,6 +1148,7 @@ def parse_label_sets(text: str) -> list[list[str]]:
 SIDE_BY_SIDE = (  # summary key, row label
     ("two_sample_auc", "two-sample AUC (0.5 ideal)"),
     ("memorised", "memorised (flagged copies)"),
+    ("memorised_if_novel", "  expected of new patients"),
     ("tstr_af_f1", "TSTR AF F1"),
     ("trtr_af_f1", "TRTR AF F1"),
     ("spectrum_distance", "spectrum distance 0.5-40 Hz"),
@@ -1301,16 +1391,16 @@ TRAIN_COLLECTION = "train split"
 
 
 def learnt_set(
-    train: EcgSet, folders: Sequence[str | Path], unseen_split: str | None = None
+    train: EcgSet, folders: Sequence[str | Path], unseen_splits: Sequence[str] = ()
 ) -> tuple[EcgSet, list[Collection]]:
     """``train`` and the ECGs of ``folders`` a generator also learnt from, in one
-    set, and the collections they form: a folder with ``unseen_split`` patients of
-    its own (a ptbxl-shape folder's PTB-XL fold; generator.data.folder_ecgs) is
-    a collection judged by them; ``train`` and the folders without are one,
-    judged by the evaluated split. (Judged alone, a small folder's bar is how
-    close unrelated patients come to its few patients: the 65 `test` ECGs come
-    to 0.41 of the 10 long PTB records' windows, which flagged 18 synthetic ECGs
-    of 300 at 0.41-0.60, none a copy.)"""
+    set, and the collections they form: a folder with patients of its own in
+    ``unseen_splits`` (a ptbxl-shape folder's PTB-XL folds 9 and 10;
+    generator.data.folder_ecgs) is a collection judged by them; ``train`` and the
+    folders without are one, judged by the dataset's unseen patients. (Judged
+    alone, a small folder's bar is how close unrelated patients come to its few
+    patients: the 65 `test` ECGs come to 0.41 of the 10 long PTB records'
+    windows, which flagged 18 synthetic ECGs of 300 at 0.41-0.60, none a copy.)"""
     from generator.data import folder_ecgs, learnt_ecgs
 
     signals, ids = [train.signals], list(train.ids)
@@ -1321,9 +1411,11 @@ def learnt_set(
         rows = np.arange(len(ids), len(ids) + len(more))
         signals.append(more)
         ids += more_ids
-        held = folder_ecgs(folder, unseen_split)[0] if unseen_split else ()
-        if len(held):
-            collections.append(Collection(Path(folder).name, rows, held))
+        held = [folder_ecgs(folder, split)[0] for split in unseen_splits]
+        held = [x for x in held if len(x)]
+        if held:
+            unseen = np.concatenate(held)
+            collections.append(Collection(Path(folder).name, rows, unseen))
         else:
             pooled.name += f", {Path(folder).name}"
             pooled.rows = np.concatenate([pooled.rows, rows])
@@ -1355,13 +1447,15 @@ def evaluate_set(
     ``learnt_from``: the other folders the generator learnt from (its
     ``--shape-data`` and ``--voltage-data``); the memorisation audit compares
     each synthetic ECG with their records too (generator.data.learnt_ecgs): a
-    copy of any patient the model saw is a copy. A folder with its own ``split``
-    patients is judged by them (see Collection)."""
+    copy of any patient the model saw is a copy. The audit's bars come from every
+    patient the model never saw (the val and test splits), whichever ``split``
+    is evaluated; a folder with val and test patients of its own is judged by
+    them (see Collection)."""
     if split == "train":
         raise ValueError("evaluate on test or val; train is what the model saw")
     train = load_split(data_dir, "train")
     test = load_split(data_dir, split)
-    learnt, collections = learnt_set(train, learnt_from, split)
+    learnt, collections = learnt_set(train, learnt_from, UNSEEN_SPLITS)
     results, features = evaluate(
         train,
         test,
@@ -1371,6 +1465,7 @@ def evaluate_set(
         progress=progress,
         learnt=learnt,
         collections=collections,
+        unseen=load_unseen(data_dir),
     )
     results["parameters"] = {
         **(parameters or {}),

@@ -5,8 +5,9 @@ a generation that redraws any ECG that comes too close.
 reference holds the training records of a dataset folder (its ``train`` split,
 and the records of any other folder the generator learnt from: its shape and
 millivolt data) and the highest similarity (``generator.similarity``) that any
-of its ``val`` records reaches to one of them, leaving out records filed twice;
-a folder with ``val`` patients of its own (PTB-XL's) is judged by those.
+of its ``val`` and ``test`` records reaches to one of them, leaving out records
+filed twice; a folder with such patients of its own (PTB-XL's) is judged by
+those.
 A synthetic ECG at or above that ceiling is closer to a training patient than
 any unseen patient comes, so it is drawn again with a new seed, and the number
 of redraws is kept with it.
@@ -82,15 +83,18 @@ def build_reference(
 def load_reference(folder: str, learnt_from: tuple[str, ...] = ()) -> PrivacyReference:
     """The reference of an index.csv folder (like ../shared/ecg): its ``train``
     records and those of ``learnt_from`` (generator.data.learnt_ecgs), judged by
-    its ``val`` records, and each ``learnt_from`` folder with ``val`` patients of
-    its own by those. Cached per process."""
-    from generator.evaluate import learnt_set, load_split
+    its ``val`` and ``test`` records, and each ``learnt_from`` folder with such
+    patients of its own by those: the same bars as generator.evaluate's audit.
+    Cached per process."""
+    from generator.evaluate import UNSEEN_SPLITS, learnt_set, load_split, load_unseen
 
-    train, collections = learnt_set(load_split(folder, "train"), learnt_from, "val")
+    train, collections = learnt_set(
+        load_split(folder, "train"), learnt_from, UNSEEN_SPLITS
+    )
     return build_reference(
         train.signals,
         train.ids,
-        load_split(folder, "val").signals,
+        load_unseen(folder).signals,
         collections=collections,
     )
 

@@ -505,7 +505,11 @@ class GeneratorEvaluationAdmin(admin.ModelAdmin):
 
     @admin.display(description="memorised")
     def memorised(self, obj) -> str:
-        return str(obj.headline.get("memorised", "-"))
+        h = obj.headline
+        expected = h.get("memorised_if_novel")
+        if expected is None:
+            return str(h.get("memorised", "-"))
+        return f"{h.get('memorised', '-')} (new patients: ~{expected:.1f})"
 
     @admin.display(description="AF TSTR F1 (TRTR)")
     def tstr_af(self, obj) -> str:

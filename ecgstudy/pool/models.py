@@ -109,8 +109,8 @@ class GenerationJob(models.Model):
         max_length=500,
         blank=True,
         help_text="Dataset folder (index.csv) of the generator's training patients: "
-        "an ECG closer to one of them than any of its unseen (val) patients comes is "
-        "drawn again. Empty: no check.",
+        "an ECG closer to one of them than any of its unseen (val and test) "
+        "patients comes is drawn again. Empty: no check.",
     )
     privacy_learnt_from = models.JSONField(
         default=list,

@@ -752,7 +752,7 @@ def generation_job_create(
 ) -> GenerationJob:
     """Check a request against its checkpoint and store it as a queued job.
 
-    ``privacy_reference``, a dataset folder with an index.csv (its train and val
+    ``privacy_reference``, a dataset folder with an index.csv (its train, val and test
     splits), makes every chunk redraw an ECG closer to a training patient than
     the folder's unseen patients come (generator.privacy);
     ``privacy_learnt_from``, the other folders the generator learnt from (its

@@ -38,6 +38,12 @@ def test_half_the_voltage_reads_as_a_ratio_of_one_half_in_every_lead():
     report = amplitude_report(real, 0.5 * real)
     assert set(report["rms_ratio"]) == set(LEADS)
     assert all(v == pytest.approx(0.5, abs=0.001) for v in report["rms_ratio"].values())
+    # resampling both sets: an interval around the ratio, never a point
+    for low, high in report["rms_ratio_ci"].values():
+        assert low < 0.5 < high
+    assert report["rms_real_mv"]["II"] == pytest.approx(
+        2 * report["rms_synthetic_mv"]["II"], rel=1e-3
+    )
     assert report["near_flat_real"] == 0
     flat = amplitude_report(real, 0.01 * real)
     assert flat["near_flat_synthetic"] == 1.0
@@ -91,7 +97,8 @@ def test_the_table_puts_every_set_in_a_column():
         "spectrum_distance_below_display": 0.1,
         "near_flat_synthetic": 0.0,
         "rms_ratio": dict.fromkeys(LEADS, 0.9),
+        "rms_ratio_ci": dict.fromkeys(LEADS, [0.8, 1.0]),
     }
     text = format_table({"real val": row, "SSSD-ECG": row | {"two_sample_auc": None}})
     assert "real val" in text and "SSSD-ECG" in text
-    assert "RMS ratio aVF" in text and "0.900" in text
+    assert "RMS ratio aVF [95% CI]" in text and "0.90 [0.80-1.00]" in text

@@ -2,6 +2,7 @@
 learnt from: the shape and millivolt folders besides the dataset's train split."""
 
 import numpy as np
+import pytest
 import wfdb
 
 from generator import evaluate as ev
@@ -111,7 +112,8 @@ def test_each_collection_is_judged_by_its_own_unseen_patients():
     groups = {g["name"]: g for g in memo["collections"]}
     alike, own = groups["alike"], groups["train split"]
     assert alike["judged_by"] == "its own unseen patients" and alike["n_unseen"] == 30
-    assert own["judged_by"] == "the evaluated split" and own["n_unseen"] == 12
+    assert own["judged_by"] == "the dataset's unseen patients"
+    assert own["n_unseen"] == 12
     # distinct patients of the alike collection come far closer to each other
     assert alike["threshold"] < own["threshold"] - 0.2
     # the new patient: closer to the alike collection than the millivolt
@@ -129,16 +131,59 @@ def test_a_folders_own_held_out_patients_judge_it(tmp_path):
     write_shape_folder(shape, ["train", "test", "train", "exclude", "val"])
     _long_record(tmp_path / "long", seconds=12)
     train = _set(_patients(0, 3), "t")
-    learnt, collections = ev.learnt_set(train, [shape, tmp_path / "long"], "test")
+    learnt, collections = ev.learnt_set(
+        train, [shape, tmp_path / "long"], ev.UNSEEN_SPLITS
+    )
     # the long record has no held-out patients: it joins the train split's
-    # collection, judged by the evaluated split
+    # collection, judged by the dataset's unseen patients
     assert [c.name for c in collections] == ["train split, long", "ptbxl-shape"]
     assert list(collections[0].rows) == [0, 1, 2, 5, 6]
     assert list(collections[1].rows) == [3, 4]
     stored = np.load(shape / "signals_100hz.npy")
-    assert np.array_equal(collections[1].unseen, stored[[1]].astype(np.float32))
+    # its val and test patients, never its train or exclude rows
+    assert np.array_equal(collections[1].unseen, stored[[4, 1]].astype(np.float32))
     assert collections[0].unseen is None
-    _, by_val = ev.learnt_set(train, [shape], "val")
-    assert np.array_equal(by_val[1].unseen, stored[[4]].astype(np.float32))
+    _, by_test = ev.learnt_set(train, [shape], ["test"])
+    assert np.array_equal(by_test[1].unseen, stored[[1]].astype(np.float32))
     _, alone = ev.learnt_set(train, [shape])  # no split asked: one collection
     assert [c.name for c in alone] == ["train split, ptbxl-shape"]
+
+
+def test_the_report_says_how_many_flags_new_patients_would_get():
+    """Each ECG of a generator whose ECGs are as new as unseen patients passes the
+    closest of k of them with probability 1/(k + 1); a generator that leans on its
+    training patients comes closer to them than unseen patients do as a set."""
+    train = _set(_patients(0, 8), "t")
+    unseen = _set(_patients(100, 19), "u")
+    novel = _set(_patients(200, 40), "s")
+    memo = ev.memorisation(novel, train, unseen)
+    assert memo["expected_if_novel"] == 40 / 20
+    assert memo["collections"][0]["synthetic_closer_p"] > 0.05
+
+    rng = np.random.default_rng(5)  # noisy, rescaled, shifted takes of training ECGs
+    leaning = np.stack(
+        [
+            0.7 * np.roll(train.signals[i % 8], 5 * i, axis=1)
+            + rng.normal(0, 0.6, train.signals[0].shape)
+            for i in range(40)
+        ]
+    ).astype(np.float32)
+    memo = ev.memorisation(_set(leaning, "s"), train, unseen)
+    assert memo["collections"][0]["synthetic_closer_p"] < 1e-6
+
+
+def test_the_bar_is_set_by_every_patient_the_generator_never_saw(ecg_data_dir):
+    unseen = ev.load_unseen(ecg_data_dir)
+    val, test = ev.load_split(ecg_data_dir, "val"), ev.load_split(ecg_data_dir, "test")
+    assert unseen.ids == val.ids + test.ids
+    assert np.array_equal(unseen.signals, np.concatenate([val.signals, test.signals]))
+
+
+def test_a_folder_without_unseen_patients_is_refused(tmp_path):
+    (tmp_path / "index.csv").write_text(
+        "path,dataset,record_id,fs,n_leads,n_samples,duration_s,labels,rhythm,"
+        "afib,normal,age,sex,license,duplicate_of,split\n"
+        "records/1,x,1,100,12,1000,10.0,SR,SR,0,1,,,,,train\n"
+    )
+    with pytest.raises(ValueError, match="no val or test records"):
+        ev.load_unseen(tmp_path)

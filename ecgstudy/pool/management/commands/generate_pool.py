@@ -59,7 +59,8 @@ class Command(BaseCommand):
             metavar="DATA_DIR",
             help="The dataset folder (index.csv) the generator was trained on: an "
             "ECG closer to one of its training patients than any of its unseen "
-            "(val) patients comes is drawn again, and the redraw is recorded.",
+            "(val and test) patients comes is drawn again, and the redraw is "
+            "recorded.",
         )
         parser.add_argument(
             "--privacy-learnt-from",
