@@ -16,7 +16,8 @@ fault; one that is right there but falls during sampling is the sampler's.
 Last, it starts DDIM from the val records noised to level t0 instead of from pure
 noise: the t0 at which the result's RMS falls shows which noise levels lose it.
 A model with amplitude input is given the records' own per-lead voltages, and
-DDIM is run once more with voltages drawn from its prior, as generation does.
+DDIM is run once more with voltages drawn from its prior, as generation does;
+each such run also reports, per lead, how much of the told voltage it drew.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from generator.amplitude import log_amplitude  # noqa: E402
+from generator.amplitude import MEASURED_LEADS, log_amplitude  # noqa: E402
 from generator.api import lead_amplitudes  # noqa: E402
 from generator.checkpoint import load_checkpoint  # noqa: E402
 from generator.data import first_windows, load_signals  # noqa: E402
@@ -39,6 +40,20 @@ from generator.sampling import sample  # noqa: E402
 
 LEVELS = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 0.98)  # t / T
 STARTS = (0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 1.0)  # t0 / T of the partial runs
+
+
+def obedience(realised: torch.Tensor, told: torch.Tensor) -> str:
+    """Per measured lead: the median ratio of the voltage drawn to the voltage
+    told, and the slope of drawn against told log SD across ECGs (1 and 1: the
+    network draws what it is told; a slope under 1 pulls every ECG towards the
+    median voltage)."""
+    names = MEASURED_LEADS[told.shape[1]]
+    ratio = torch.exp((realised - told).median(0).values)
+    cells = []
+    for j, name in enumerate(names):
+        slope = np.polyfit(told[:, j].numpy(), realised[:, j].numpy(), 1)[0]
+        cells.append(f"{name} {ratio[j].item():.2f}/{slope:.2f}")
+    return "drawn/told voltage (median ratio/slope): " + ", ".join(cells)
 
 
 def rms(x: torch.Tensor) -> torch.Tensor:
@@ -139,10 +154,13 @@ def main() -> None:
             flat = (generated.std(2).mean(1) * ckpt.data_scale < 0.06).float().mean()
             print(
                 f"{sampler}-{args.steps}: median RMS synthetic / real {ratio:.3f}; per "
-                f"lead {np.round(per_lead.numpy(), 2).tolist()}; near-flat "
+                f"lead {[round(float(v), 2) for v in per_lead]}; near-flat "
                 f"{flat.item():.0%} (real "
                 f"{(x_mv.std(2).mean(1) < 0.06).float().mean().item():.0%})"
             )
+            if run_amplitude is not None:
+                realised = log_amplitude(generated * ckpt.data_scale, prior.reference)
+                print("  " + obedience(realised, run_amplitude))
 
         print("DDIM from the val records noised to t0 (t0 = 1: pure noise)")
         for start in STARTS:
