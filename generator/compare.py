@@ -134,7 +134,7 @@ def compare(real: EcgSet, sets: dict[str, EcgSet], *, seed: int = 0) -> dict:
 
 
 def _row(label: str, values: list) -> str:
-    return f"{label:<34}" + "".join(f"{value:>16}" for value in values)
+    return f"{label:<34}" + "".join(f"{value:>20}" for value in values)
 
 
 def format_table(table: dict) -> str:
