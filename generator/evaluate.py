@@ -133,16 +133,21 @@ def load_split(data_dir: str | Path, split: str, *, limit: int | None = None) ->
 UNSEEN_SPLITS = ("val", "test")
 
 
-def load_unseen(data_dir: str | Path) -> EcgSet:
-    """Every readable record of the ``val`` and ``test`` splits: the patients a
-    generator trained on ``train`` never saw."""
+def unseen_splits(data_dir: str | Path) -> dict[str, EcgSet]:
+    """The ``val`` and ``test`` splits a folder has, each read once: the patients
+    a generator trained on ``train`` never saw."""
     splits = [s for s in UNSEEN_SPLITS if next(iter_index(data_dir, [s]), None)]
     if not splits:
         raise ValueError(
             f"{data_dir} has no val or test records: the memorisation bar needs "
             "real patients the generator never saw"
         )
-    return EcgSet.concatenate([load_split(data_dir, split) for split in splits])
+    return {split: load_split(data_dir, split) for split in splits}
+
+
+def load_unseen(data_dir: str | Path) -> EcgSet:
+    """Every readable record of the ``val`` and ``test`` splits, in one set."""
+    return EcgSet.concatenate(list(unseen_splits(data_dir).values()))
 
 
 def synthetic_set(
@@ -341,13 +346,14 @@ def amplitude_report(
         [resampled(synthetic_rms) / resampled(real_rms) for _ in range(n_boot)]
     )
     low, high = np.percentile(draws, [2.5, 97.5], axis=0)
-    per_lead = lambda values: dict(  # noqa: E731
-        zip(LEADS, values.round(4).tolist(), strict=True)
-    )
+
+    def per_lead(values: np.ndarray, digits: int) -> dict[str, float]:
+        return dict(zip(LEADS, values.round(digits).tolist(), strict=True))
+
     return {
-        "rms_real_mv": per_lead(real_median),
-        "rms_synthetic_mv": per_lead(synthetic_median),
-        "rms_ratio": dict(zip(LEADS, ratio.round(3).tolist(), strict=True)),
+        "rms_real_mv": per_lead(real_median, 4),
+        "rms_synthetic_mv": per_lead(synthetic_median, 4),
+        "rms_ratio": per_lead(ratio, 3),
         "rms_ratio_ci": {
             lead: [round(float(a), 3), round(float(b), 3)]
             for lead, a, b in zip(LEADS, low, high, strict=True)
@@ -1454,7 +1460,8 @@ def evaluate_set(
     if split == "train":
         raise ValueError("evaluate on test or val; train is what the model saw")
     train = load_split(data_dir, "train")
-    test = load_split(data_dir, split)
+    unseen = unseen_splits(data_dir)  # the evaluated split is one of them
+    test = unseen[split] if split in unseen else load_split(data_dir, split)
     learnt, collections = learnt_set(train, learnt_from, UNSEEN_SPLITS)
     results, features = evaluate(
         train,
@@ -1465,7 +1472,7 @@ def evaluate_set(
         progress=progress,
         learnt=learnt,
         collections=collections,
-        unseen=load_unseen(data_dir),
+        unseen=EcgSet.concatenate(list(unseen.values())),
     )
     results["parameters"] = {
         **(parameters or {}),
