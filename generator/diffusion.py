@@ -6,7 +6,6 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from generator.config import DictConfig
@@ -140,8 +139,12 @@ class GaussianDiffusion(nn.Module):
         min_snr_gamma: float | None = None,
         timing: torch.Tensor | None = None,
         amplitude: torch.Tensor | None = None,
+        channel_weights: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """MSE between the network output and its target (DDPM eq. 14).
+
+        ``channel_weights`` (C,) weighs each channel's squared error (the mean over
+        channels of plain MSE when they are all 1).
 
         ``min_snr_gamma`` weights each example by min(SNR, gamma) / SNR for eps, or
         / (SNR + 1) for v (Min-SNR, Hang et al. 2023): the nearly clean steps, whose
@@ -155,9 +158,12 @@ class GaussianDiffusion(nn.Module):
         eps = torch.randn(x_0.shape, generator=generator, device="cpu").to(x_0.device)
         x_t = self.q_sample(x_0, t, eps)
         output = model(x_t, t, labels, drop_labels, timing, amplitude)
+        squared = (output - self.target(x_0, t, eps)).pow(2)  # (B, C, L)
+        if channel_weights is not None:
+            squared = squared * channel_weights.to(squared)[None, :, None]
         if min_snr_gamma is None:
-            return F.mse_loss(output, self.target(x_0, t, eps))
-        per_example = (output - self.target(x_0, t, eps)).pow(2).mean(dim=(1, 2))
+            return squared.mean()
+        per_example = squared.mean(dim=(1, 2))
         return (per_example * self.min_snr_weight(t, min_snr_gamma)).mean()
 
     def snr(self, t: torch.Tensor) -> torch.Tensor:

@@ -40,7 +40,7 @@ from generator.data import (
     unlabelled,
 )
 from generator.diffusion import DIFFUSION_PRESETS, DiffusionConfig, GaussianDiffusion
-from generator.ecg import CANONICAL_FS
+from generator.ecg import CANONICAL_FS, INDEPENDENT_LEADS, LEADS, expand_to_12
 from generator.model import MODEL_PRESETS, SSSD, ModelConfig, count_parameters
 
 CHECKPOINT_NAME = "last.pt"
@@ -75,6 +75,10 @@ class TrainConfig:
     # it): "drawn" from the amplitude prior, anew per window, so the model sees the
     # whole range of voltages it is told; "median", every lead at the typical SD.
     shape_voltage: str = "drawn"
+    # Where the loss counts the error: 8, in the generated leads I, aVF, V1-V6,
+    # equally; 12, in the 12 leads as printed, so I and aVF (which make the other
+    # four limb leads) weigh 1.75 and 2.33 times a chest lead (lead_loss_weights).
+    loss_leads: int = 8
 
 
 def parameter_groups(
@@ -102,6 +106,25 @@ def parameter_groups(
 
 
 SHAPE_VOLTAGES = ("drawn", "median")
+LOSS_LEADS = (len(INDEPENDENT_LEADS), len(LEADS))
+
+
+def lead_loss_weights(loss_leads: int) -> torch.Tensor | None:
+    """(8,) weights of the generated leads' squared errors whose mean is the mean
+    squared error over the 12 printed leads (None for 8: all equal).
+
+    The derived leads are linear in I and aVF, and their cross terms cancel (II
+    and III carry +-I/2 with aVF, aVR and aVL +-3I/4 with -aVF/2), so each printed
+    lead's error is a sum of independent terms: lead j's weight is the sum of its
+    squared coefficients over the 12 printed leads, times 8/12.
+    """
+    if loss_leads not in LOSS_LEADS:
+        raise ValueError(f"--loss-leads must be one of {LOSS_LEADS}, got {loss_leads}")
+    if loss_leads == len(INDEPENDENT_LEADS):
+        return None
+    n = len(INDEPENDENT_LEADS)
+    coefficients = expand_to_12(torch.eye(n)[:, :, None])[..., 0]  # (8, 12)
+    return coefficients.pow(2).sum(dim=1) * n / len(LEADS)
 
 
 def draw_shape_voltage(
@@ -151,8 +174,10 @@ def validation_loss(
     draws: int = 4,
     timing: torch.Tensor | None = None,
     amplitude: torch.Tensor | None = None,
+    channel_weights: torch.Tensor | None = None,
 ) -> float:
-    """Mean loss over fixed noise and evenly spread steps, comparable across runs."""
+    """Mean loss over fixed noise and evenly spread steps, comparable across runs
+    with the same ``channel_weights``."""
     generator = torch.Generator().manual_seed(1234)
     was_training = model.training
     model.eval()
@@ -174,6 +199,7 @@ def validation_loss(
                 labels[rows],
                 generator=generator,
                 t=t.to(xb.device),
+                channel_weights=channel_weights,
                 **inputs,
             )
             total += loss.item() * n
@@ -262,6 +288,7 @@ def train(
     torch.set_num_threads(threads)
     overrides = overrides or {}
     tc = TrainConfig(**overrides)
+    lead_loss_weights(tc.loss_leads)  # a bad value fails before the data loads
     if tc.shape_voltage not in SHAPE_VOLTAGES:
         raise ValueError(
             f"--shape-voltage must be one of {SHAPE_VOLTAGES}, got {tc.shape_voltage!r}"
@@ -421,6 +448,7 @@ def train(
         val_x, val_y = (val_x / data_scale).to(dev), val_y.to(dev)
         val_timing = None if val_timing is None else val_timing.to(dev)
 
+    channel_weights = lead_loss_weights(tc.loss_leads)
     torch.manual_seed(tc.seed)
     model = SSSD(model_cfg).to(dev)
     ema = copy.deepcopy(model).eval()
@@ -436,6 +464,14 @@ def train(
         preset = ckpt.extra.get("preset", preset)
         wall_before = float(ckpt.extra.get("wall_s", 0.0))
         best_val = float(ckpt.extra.get("best_ema_val", math.inf))
+        stored_loss_leads = ckpt.extra.get("train", {}).get("loss_leads", 8)
+        if stored_loss_leads != tc.loss_leads:
+            log(
+                f"the loss now counts {tc.loss_leads} leads instead of "
+                f"{stored_loss_leads}: validation losses are not comparable, the "
+                f"best so far ({best_val:.5f}) is forgotten"
+            )
+            best_val = math.inf
         model.load_state_dict(ckpt.model)
         ema.load_state_dict(ckpt.ema)
         if "optimizer" in ckpt.extra:
@@ -536,6 +572,7 @@ def train(
                 min_snr_gamma=tc.min_snr_gamma or None,
                 timing=batch_timing,
                 amplitude=batch_amplitude,
+                channel_weights=channel_weights,
             )
             if not math.isfinite(loss.item()):
                 raise RuntimeError(f"loss is {loss.item()} at step {step}; stopping")
@@ -552,7 +589,11 @@ def train(
             val, ema_val = "", ""
             if val_x is not None and step % tc.eval_every == 0:
                 args = (diffusion, val_x, val_y, tc.batch_size)
-                inputs = {"timing": val_timing, "amplitude": val_amplitude}
+                inputs = {
+                    "timing": val_timing,
+                    "amplitude": val_amplitude,
+                    "channel_weights": channel_weights,
+                }
                 val = f"{validation_loss(model, *args, **inputs):.5f}"
                 ema_loss = validation_loss(ema, *args, **inputs)
                 ema_val = f"{ema_loss:.5f}"

@@ -137,3 +137,30 @@ def test_weighted_loss_is_a_scalar_that_backpropagates(tiny_model, tiny_diffusio
     )
     loss.backward()
     assert loss.ndim == 0 and tiny_model.out_conv.weight.grad is not None
+
+
+def test_twelve_lead_loss_is_the_mean_squared_error_of_the_printed_leads(
+    tiny_model, tiny_diffusion
+):
+    from generator.ecg import expand_to_12
+    from generator.train import lead_loss_weights
+
+    x_0, labels, t = torch.randn(3, 8, 200), torch.eye(3), torch.tensor([5, 20, 40])
+
+    def loss(weights):
+        g = torch.Generator().manual_seed(3)
+        with torch.no_grad():
+            return tiny_diffusion.training_loss(
+                tiny_model, x_0, labels, t=t, generator=g, channel_weights=weights
+            ).item()
+
+    g = torch.Generator().manual_seed(3)
+    eps = torch.randn(x_0.shape, generator=g)
+    with torch.no_grad():
+        output = tiny_model(tiny_diffusion.q_sample(x_0, t, eps), t, labels)
+    error = expand_to_12(output - tiny_diffusion.target(x_0, t, eps))  # (B, 12, L)
+    assert loss(lead_loss_weights(12)) == pytest.approx(error.pow(2).mean().item())
+    assert lead_loss_weights(8) is None
+    assert loss(None) != pytest.approx(loss(lead_loss_weights(12)))
+    with pytest.raises(ValueError, match="loss-leads"):
+        lead_loss_weights(10)

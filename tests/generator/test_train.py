@@ -165,6 +165,27 @@ def test_a_run_continues_from_an_exported_checkpoint_with_a_fresh_optimizer(
         train_main(common + new_run + ["--resume", "--init-from", "x.pt"])
 
 
+def test_a_run_that_changes_the_loss_forgets_the_best_validation_loss(tmp_path, capsys):
+    data = tmp_path / "data"
+    write_index_folder(data, ["train", "train", "train", "val"])
+    out = tmp_path / "run"
+    common = ["--data", str(data), "--out", str(out), "--preset", "tiny"]
+    common += ["--batch-size", "4", "--eval-every", "2"]
+    train_main(common + ["--max-steps", "2"])
+    eight = load_checkpoint(out / "best.pt").extra["best_ema_val"]
+    capsys.readouterr()
+    # the same weights at a zero learning rate: only the loss's measure changes
+    changed = ["--max-steps", "4", "--resume", "--loss-leads", "12", "--lr", "0.0"]
+    train_main(common + changed)
+    assert "the loss now counts 12 leads instead of 8" in capsys.readouterr().out
+    best = load_checkpoint(out / "best.pt")
+    assert best.step == 4 and best.extra["train"]["loss_leads"] == 12
+    with open(out / "log.csv") as fh:
+        rows = {r["step"]: r["ema_val_loss"] for r in csv.DictReader(fh)}
+    assert best.extra["best_ema_val"] == pytest.approx(float(rows["4"]), abs=1e-5)
+    assert best.extra["best_ema_val"] != pytest.approx(eight, abs=1e-5)
+
+
 def test_a_folder_without_splits_holds_out_a_fixed_validation_share(tmp_path):
     write_index_folder(tmp_path, ["train"] * 30)
     train, val = split_records(tmp_path / "rec", "folder", val_fraction=0.2)
