@@ -17,7 +17,9 @@ Last, it starts DDIM from the val records noised to level t0 instead of from pur
 noise: the t0 at which the result's RMS falls shows which noise levels lose it.
 A model with amplitude input is given the records' own per-lead voltages, and
 DDIM is run once more with voltages drawn from its prior, as generation does;
-each such run also reports, per lead, how much of the told voltage it drew.
+each such run also reports, per lead, how much of the told voltage it drew, and
+every run the frontal axis (the correlation of I and aVF) it drew against the
+records'.
 """
 
 from __future__ import annotations
@@ -31,11 +33,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from generator.amplitude import MEASURED_LEADS, log_amplitude  # noqa: E402
+from generator.amplitude import MEASURED_LEADS, axis_z, log_amplitude  # noqa: E402
 from generator.api import lead_amplitudes  # noqa: E402
 from generator.checkpoint import load_checkpoint  # noqa: E402
 from generator.data import first_windows, load_signals  # noqa: E402
 from generator.datasets import iter_index  # noqa: E402
+from generator.ecg import INDEPENDENT_LEADS  # noqa: E402
 from generator.sampling import sample  # noqa: E402
 
 LEVELS = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 0.98)  # t / T
@@ -54,6 +57,24 @@ def obedience(realised: torch.Tensor, told: torch.Tensor) -> str:
         slope = np.polyfit(told[:, j].numpy(), realised[:, j].numpy(), 1)[0]
         cells.append(f"{name} {ratio[j].item():.2f}/{slope:.2f}")
     return "drawn/told voltage (median ratio/slope): " + ", ".join(cells)
+
+
+def axis_agreement(
+    generated_mv: torch.Tensor, real_mv: torch.Tensor, *, paired: bool
+) -> str:
+    """The frontal axis, as the correlation of leads I and aVF over each ECG
+    (which with their SDs sets II, III, aVR and aVL): its mean in the generated
+    and the real ECGs, and, ``paired`` (each generated ECG told its record's
+    voltages), how well one follows the other ECG by ECG."""
+    drawn, real = torch.tanh(axis_z(generated_mv)), torch.tanh(axis_z(real_mv))
+    text = (
+        f"corr(I, aVF): real mean {real.mean():.2f} (SD {real.std():.2f}), drawn "
+        f"{drawn.mean():.2f} ({drawn.std():.2f})"
+    )
+    if paired:
+        follow = np.corrcoef(drawn.numpy(), real.numpy())[0, 1]
+        text += f"; drawn against real r = {follow:.2f}"
+    return text
 
 
 def rms(x: torch.Tensor) -> torch.Tensor:
@@ -161,6 +182,9 @@ def main() -> None:
             if run_amplitude is not None:
                 realised = log_amplitude(generated * ckpt.data_scale, prior.reference)
                 print("  " + obedience(realised, run_amplitude))
+            paired = run_amplitude is amplitude
+            axis = axis_agreement(generated * ckpt.data_scale, x_mv, paired=paired)
+            print("  " + axis)
 
         print("DDIM from the val records noised to t0 (t0 = 1: pure noise)")
         for start in STARTS:
@@ -171,7 +195,12 @@ def main() -> None:
             steps = max(2, round(args.steps * start))
             out = ddim_from(model, diffusion, x_start, t0, steps, labels, inputs)
             ratio = (rms(out) / truth).median().item()
-            print(f"  t0/T {start:4.2f}: RMS / truth {ratio:.3f}")
+            per_lead = (out.std(dim=2) / x_0.std(dim=2)).median(0).values
+            leads = ", ".join(
+                f"{name} {v:.2f}"
+                for name, v in zip(INDEPENDENT_LEADS, per_lead.tolist(), strict=True)
+            )
+            print(f"  t0/T {start:4.2f}: RMS / truth {ratio:.3f}; per lead {leads}")
 
 
 if __name__ == "__main__":

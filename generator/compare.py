@@ -155,6 +155,14 @@ def format_table(table: dict) -> str:
             for low, high in [table[n]["rms_ratio_ci"][lead]]
         ]
         lines.append(_row(f"RMS ratio {lead} [95% CI]", cells))
+    axis = [
+        "{median:.2f} (SD {sd:.2f})".format(**table[n]["frontal_correlation_synthetic"])
+        for n in names
+    ]
+    real_axis = "{median:.2f} (SD {sd:.2f})".format(
+        **table[names[0]]["frontal_correlation_real"]
+    )
+    lines.append(_row(f"corr(I, aVF), real {real_axis}", axis))
     return "\n".join(lines)
 
 

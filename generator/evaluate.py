@@ -322,13 +322,26 @@ def spectrum_distance(
 NEAR_FLAT_MV = 0.06  # mean lead SD under this: an ECG a reader sees as nearly flat
 
 
+def frontal_correlation(signals: np.ndarray) -> np.ndarray:
+    """(n, 12, L) -> (n,): the correlation of leads I and aVF over each ECG. It
+    stands for the frontal axis: with the two leads' voltages it sets II, III,
+    aVR and aVL (III and aVL are small where I and aVF look alike)."""
+    lead_i = signals[:, LEADS.index("I")].astype(np.float64)
+    lead_avf = signals[:, LEADS.index("aVF")].astype(np.float64)
+    lead_i = lead_i - lead_i.mean(axis=-1, keepdims=True)
+    lead_avf = lead_avf - lead_avf.mean(axis=-1, keepdims=True)
+    norms = np.sqrt((lead_i**2).sum(-1) * (lead_avf**2).sum(-1))
+    return (lead_i * lead_avf).sum(-1) / np.maximum(norms, 1e-12)
+
+
 def amplitude_report(
     real: np.ndarray, synthetic: np.ndarray, *, n_boot: int = 1000, seed: int = 0
 ) -> dict:
     """Voltage, lead by lead: the synthetic/real ratio of the median RMS (of each
     ECG's lead, mean removed), with a bootstrap 95% interval (both sets
     resampled: a median of 65 real ECGs moves by 10-20% from one sample of
-    patients to the next), and the share of near-flat ECGs in each set."""
+    patients to the next), the share of near-flat ECGs in each set, and the
+    median and SD of the I-aVF correlation (frontal_correlation) in each."""
 
     def rms(signals: np.ndarray) -> np.ndarray:  # (n, 12)
         centred = signals - signals.mean(axis=-1, keepdims=True)
@@ -363,6 +376,14 @@ def amplitude_report(
         "near_flat_synthetic": float(
             (synthetic.std(axis=-1).mean(axis=1) < NEAR_FLAT_MV).mean()
         ),
+        **{
+            f"frontal_correlation_{name}": {
+                "median": round(float(np.median(values)), 3),
+                "sd": round(float(values.std()), 3),
+            }
+            for name, signals in (("real", real), ("synthetic", synthetic))
+            for values in [frontal_correlation(signals)]
+        },
     }
 
 
@@ -1104,7 +1125,13 @@ def summary_html(
             "<h2>Voltage</h2>",
             f"<p>Near-flat ECGs (mean lead SD under {NEAR_FLAT_MV * 1000:g} µV): "
             f"real {voltage['near_flat_real']:.1%}, synthetic "
-            f"{voltage['near_flat_synthetic']:.1%}.</p>",
+            f"{voltage['near_flat_synthetic']:.1%}. Frontal axis, as the "
+            "correlation of leads I and aVF (III and aVL are small where the two "
+            "look alike): real median "
+            f"{_fmt(voltage['frontal_correlation_real']['median'], 2)} (SD "
+            f"{_fmt(voltage['frontal_correlation_real']['sd'], 2)}), synthetic "
+            f"{_fmt(voltage['frontal_correlation_synthetic']['median'], 2)} (SD "
+            f"{_fmt(voltage['frontal_correlation_synthetic']['sd'], 2)}).</p>",
             _html_table(
                 ["lead", "real median RMS (mV)", "synthetic", "ratio [95% CI]"],
                 voltage_rows,

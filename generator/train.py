@@ -468,8 +468,12 @@ def train(
         if stored_loss_leads != tc.loss_leads:
             log(
                 f"the loss now counts {tc.loss_leads} leads instead of "
-                f"{stored_loss_leads}: validation losses are not comparable, the "
-                f"best so far ({best_val:.5f}) is forgotten"
+                f"{stored_loss_leads}: validation losses are not comparable"
+                + (
+                    f", the best so far ({best_val:.5f}) is forgotten"
+                    if math.isfinite(best_val)
+                    else ""
+                )
             )
             best_val = math.inf
         model.load_state_dict(ckpt.model)

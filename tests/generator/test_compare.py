@@ -98,7 +98,30 @@ def test_the_table_puts_every_set_in_a_column():
         "near_flat_synthetic": 0.0,
         "rms_ratio": dict.fromkeys(LEADS, 0.9),
         "rms_ratio_ci": dict.fromkeys(LEADS, [0.8, 1.0]),
+        "frontal_correlation_real": {"median": 0.48, "sd": 0.5},
+        "frontal_correlation_synthetic": {"median": 0.55, "sd": 0.34},
     }
     text = format_table({"real val": row, "SSSD-ECG": row | {"two_sample_auc": None}})
     assert "real val" in text and "SSSD-ECG" in text
     assert "RMS ratio aVF [95% CI]" in text and "0.90 [0.80-1.00]" in text
+    assert "corr(I, aVF), real 0.48 (SD 0.50)" in text and "0.55 (SD 0.34)" in text
+
+
+def test_the_frontal_axis_reads_as_the_correlation_of_leads_i_and_avf():
+    from generator.evaluate import frontal_correlation
+
+    t = np.arange(1000) / 100
+    beat = np.sin(2 * np.pi * 1.2 * t)
+    alike = np.zeros((3, 12, 1000))
+    alike[:, LEADS.index("I")] = beat
+    alike[:, LEADS.index("aVF")] = 2 * beat + 0.3  # same shape, other size
+    unlike = alike.copy()
+    unlike[:, LEADS.index("aVF")] = -np.cos(2 * np.pi * 1.2 * t)  # a quarter off
+    opposed = alike.copy()
+    opposed[:, LEADS.index("aVF")] = -beat
+    assert frontal_correlation(alike) == pytest.approx([1, 1, 1])
+    assert frontal_correlation(unlike) == pytest.approx([0, 0, 0], abs=1e-9)
+    assert frontal_correlation(opposed) == pytest.approx([-1, -1, -1])
+    report = amplitude_report(alike, opposed)
+    assert report["frontal_correlation_real"] == {"median": 1.0, "sd": 0.0}
+    assert report["frontal_correlation_synthetic"]["median"] == -1.0
