@@ -33,7 +33,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from generator.amplitude import MEASURED_LEADS, axis_z, log_amplitude  # noqa: E402
+from generator.amplitude import (  # noqa: E402
+    MEASURED_LEADS,
+    amplitude_input,
+    axis_z,
+    log_amplitude,
+)
 from generator.api import lead_amplitudes  # noqa: E402
 from generator.checkpoint import load_checkpoint  # noqa: E402
 from generator.data import first_windows, load_signals  # noqa: E402
@@ -115,7 +120,10 @@ def main() -> None:
     x_mv, labels, timing = first_windows(data, ckpt.model_config.length)
     x_0 = x_mv / ckpt.data_scale
     prior = ckpt.amplitude_prior()
-    amplitude = None if prior is None else log_amplitude(x_mv, prior.reference)
+    amplitude = None
+    if prior is not None:
+        axis = ckpt.model_config.amplitude_axis
+        amplitude = amplitude_input(x_mv, prior.reference, axis=axis)
     inputs = {"timing": timing, "amplitude": amplitude}
     n = x_0.shape[0]
     truth = rms(x_0)
@@ -181,7 +189,8 @@ def main() -> None:
             )
             if run_amplitude is not None:
                 realised = log_amplitude(generated * ckpt.data_scale, prior.reference)
-                print("  " + obedience(realised, run_amplitude))
+                told = run_amplitude[:, : len(prior.reference)]  # not the axis
+                print("  " + obedience(realised, told))
             paired = run_amplitude is amplitude
             axis = axis_agreement(generated * ckpt.data_scale, x_mv, paired=paired)
             print("  " + axis)

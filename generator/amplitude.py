@@ -37,6 +37,7 @@ PRIOR_FORMAT = "amplitude-model-1"  # the 8 generated leads
 AXIS_PRIOR_FORMAT = "amplitude-model-2"  # and the I-aVF correlation, for 12
 MAX_CORRELATION = 0.999  # kept off +/-1 before the Fisher z
 MIN_SD_MV = 1e-3  # a flat lead's SD, floored before the log
+MAX_AXIS_Z = float(np.arctanh(MAX_CORRELATION))  # the largest |z| axis_z gives
 SHRINKAGE = 0.2  # covariance pulled this far towards its diagonal
 LOG_LIMIT = 1.5  # drawn log amplitudes are kept within +/- this (x0.22 to x4.5)
 # A rhythm's group draws from its own fit blended with the pooled one as if the
@@ -79,6 +80,18 @@ def log_amplitude(x_mv: torch.Tensor, reference: Sequence[float]) -> torch.Tenso
     leads = measured_leads(x_mv, len(reference))
     ref = torch.as_tensor(reference, dtype=x_mv.dtype, device=x_mv.device)
     return torch.log(leads.std(dim=2).clamp(min=MIN_SD_MV) / ref)
+
+
+def amplitude_input(
+    x_mv: torch.Tensor, reference: Sequence[float], *, axis: bool
+) -> torch.Tensor:
+    """(B, 8, L) millivolts -> what a model with amplitude input is told: the log
+    amplitudes (log_amplitude) and, with ``axis``, the Fisher z of the I-aVF
+    correlation after them (ModelConfig.amplitude_axis)."""
+    values = log_amplitude(x_mv, reference)
+    if not axis:
+        return values
+    return torch.cat([values, axis_z(x_mv)[:, None].to(values.dtype)], dim=1)
 
 
 def set_voltage(
@@ -260,10 +273,15 @@ class AmplitudePrior:
             },
         )
 
-    def draw(self, names: Sequence[str], rng: np.random.Generator) -> np.ndarray:
+    def draw(
+        self, names: Sequence[str], rng: np.random.Generator, *, axis: bool = False
+    ) -> np.ndarray:
         """(n_leads,) log amplitudes for one new, made-up ECG with these labels:
         the generated leads' drawn, the derived ones' following from I, aVF and
-        their drawn correlation."""
+        their drawn correlation; with ``axis`` that correlation's Fisher z after
+        them (amplitude_input's layout)."""
+        if axis and not self.axis:
+            raise ValueError("an amplitude prior of 8 leads draws no axis")
         mean, chol = self._draws[group_for(self.groups, names)]
         values = mean + chol @ rng.standard_normal(len(mean))
         generated = np.clip(values[: len(INDEPENDENT_LEADS)], -LOG_LIMIT, LOG_LIMIT)
@@ -273,4 +291,7 @@ class AmplitudePrior:
         sd = np.exp(generated) * reference[: len(INDEPENDENT_LEADS)]
         derived = derived_sd(sd[_I], sd[_AVF], values[-1])
         derived = np.log(derived / reference[len(INDEPENDENT_LEADS) :])
-        return np.concatenate([generated, derived]).astype(np.float32)
+        told = [generated, derived]
+        if axis:  # as axis_z would measure it on the ECG
+            told.append([np.clip(values[-1], -MAX_AXIS_Z, MAX_AXIS_Z)])
+        return np.concatenate(told).astype(np.float32)

@@ -127,7 +127,8 @@ def lead_amplitudes(
     prior = prior or ckpt.amplitude_prior()
     if prior is None:
         return None
-    rows = [prior.draw(labels, amplitude_rng(seed, i)) for i in range(n)]
+    axis = ckpt.model_config.amplitude_axis
+    rows = [prior.draw(labels, amplitude_rng(seed, i), axis=axis) for i in range(n)]
     return torch.from_numpy(np.stack(rows))
 
 

@@ -38,6 +38,9 @@ class ModelConfig(DictConfig):
     timing_channels: int = 0  # 2: beat timing given as input (generator.rhythm)
     amplitude_input: bool = False  # per-lead voltage given (generator.amplitude)
     amplitude_leads: int = 8  # of how many leads: 8 generated, or 12 with derived
+    # and, after the 12, the Fisher z of the correlation of leads I and aVF (the
+    # frontal axis, which the derived leads' SDs only imply)
+    amplitude_axis: bool = False
 
     def __post_init__(self):
         if self.label_embedding not in LABEL_EMBEDDINGS:
@@ -57,8 +60,15 @@ class ModelConfig(DictConfig):
             raise ValueError(
                 f"amplitude_leads must be 8 or 12, got {self.amplitude_leads}"
             )
+        if self.amplitude_axis and self.amplitude_leads != 12:
+            raise ValueError("amplitude_axis needs amplitude_leads 12")
         if self.s4_channels % 2:
             raise ValueError(f"s4_channels must be even, got {self.s4_channels}")
+
+    @property
+    def amplitude_width(self) -> int:
+        """How many values the amplitude input takes per ECG."""
+        return self.amplitude_leads + int(self.amplitude_axis)
 
 
 MODEL_PRESETS: dict[str, ModelConfig] = {
@@ -205,7 +215,7 @@ class SSSD(nn.Module):
             # it alone; zero at first, so a network trained without it computes
             # what it did.
             self.amplitude_mlp = nn.Sequential(
-                nn.Linear(cfg.amplitude_leads, cfg.label_dim),
+                nn.Linear(cfg.amplitude_width, cfg.label_dim),
                 nn.SiLU(),
                 nn.Linear(cfg.label_dim, cfg.label_dim),
             )
@@ -235,8 +245,8 @@ class SSSD(nn.Module):
         vector: label dropout in training, the unconditional branch of guidance.
         ``timing`` (B, timing_channels, L) is the beat timing when the config asks
         for it (see generator.rhythm); it is never dropped. ``amplitude`` (B,
-        amplitude_leads) is each lead's log voltage when the config asks for it
-        (see generator.amplitude); never dropped either.
+        amplitude_width) is each lead's log voltage (and the frontal axis) when the
+        config asks for it (see generator.amplitude); never dropped either.
         """
         cfg = self.cfg
         if x_t.ndim != 3 or x_t.shape[1:] != (cfg.n_leads, cfg.length):
@@ -259,7 +269,7 @@ class SSSD(nn.Module):
         step_emb = self.step_mlp(step_embedding(t, cfg.step_embed_in))  # (B, hidden)
         label_emb = self.label_embedding(labels, drop_labels)  # (B, label_dim)
         if self.amplitude_mlp is not None:
-            expected = (B, cfg.amplitude_leads)
+            expected = (B, cfg.amplitude_width)
             if amplitude is None or tuple(amplitude.shape) != expected:
                 got = None if amplitude is None else tuple(amplitude.shape)
                 raise ValueError(f"amplitude must be {expected}, got {got}")

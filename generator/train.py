@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from generator.amplitude import (
     AmplitudePrior,
-    log_amplitude,
+    amplitude_input,
     reference_sd,
     set_voltage,
 )
@@ -229,14 +229,15 @@ def add_inputs(weights: dict[str, torch.Tensor], cfg: ModelConfig) -> dict:
 WIDENED = "amplitude_mlp.0.weight"  # what widen_amplitude changes
 
 
-def widen_amplitude(weights: dict[str, torch.Tensor], n_leads: int) -> dict:
-    """Weights whose amplitude MLP is told ``n_leads`` leads' voltage instead of
-    fewer: the new inputs' weights start at zero, so the network computes what it
-    did and learns to use them (generator.amplitude.MEASURED_LEADS appends)."""
+def widen_amplitude(weights: dict[str, torch.Tensor], n_inputs: int) -> dict:
+    """Weights whose amplitude MLP takes ``n_inputs`` values instead of fewer
+    (more leads' voltage, or the axis after them): the new inputs' weights start
+    at zero, so the network computes what it did and learns to use them
+    (generator.amplitude.MEASURED_LEADS and amplitude_input append)."""
     old = weights[WIDENED]
-    if n_leads < old.shape[1]:
-        raise ValueError(f"cannot narrow the amplitude input to {n_leads} leads")
-    extra = torch.zeros(old.shape[0], n_leads - old.shape[1], dtype=old.dtype)
+    if n_inputs < old.shape[1]:
+        raise ValueError(f"cannot narrow the amplitude input to {n_inputs} values")
+    extra = torch.zeros(old.shape[0], n_inputs - old.shape[1], dtype=old.dtype)
     return {**weights, WIDENED: torch.cat([old, extra], dim=1)}
 
 
@@ -262,6 +263,7 @@ def train(
     timing: bool = False,
     amplitude: bool = False,
     amplitude_leads: int | None = None,
+    amplitude_axis: bool = False,
     overrides: dict | None = None,
     resume: bool = False,
     init_from: str | Path | None = None,
@@ -278,8 +280,9 @@ def train(
     its full ``last.pt`` is gone. ``timing`` gives the model the beat timing as
     input (generator.rhythm), ``amplitude`` each lead's voltage
     (generator.amplitude) of ``amplitude_leads`` leads (default: a new input
-    12, else as the checkpoint has it); a checkpoint without them, or told fewer
-    leads, is extended (and its optimizer state dropped). ``tc.shape_data`` adds
+    12, else as the checkpoint has it), and with ``amplitude_axis`` the I-aVF
+    correlation too; a checkpoint without them, or told less, is extended (and
+    its optimizer state dropped). ``tc.shape_data`` adds
     the z-scored PTB-XL ECGs of a ptbxl-shape folder with the SHAPE_LABEL
     (generator.data.load_shape_set); a checkpoint without that label learns it.
     ``tc.voltage_data`` adds millivolt ECGs without labels, learnt only
@@ -339,6 +342,17 @@ def train(
                 f"instead of {model_cfg.amplitude_leads}"
             )
             model_cfg.amplitude_leads = amplitude_leads
+        if amplitude_axis and not model_cfg.amplitude_axis:
+            if not model_cfg.amplitude_input or model_cfg.amplitude_leads != 12:
+                raise ValueError("--amplitude-axis needs --amplitude-leads 12")
+            model_cfg.amplitude_axis = True
+            if "amplitude" not in added:  # a trained amplitude MLP: widened
+                for weights in (ckpt.model, ckpt.ema):
+                    weights.update(widen_amplitude(weights, model_cfg.amplitude_width))
+                ckpt.extra.pop("optimizer", None)
+                if WIDENED not in new_parameters:
+                    new_parameters.append(WIDENED)
+            log("the amplitude input is told the I-aVF correlation too")
         if added:
             extended = add_inputs(ckpt.model, model_cfg)
             fresh = [k for k in extended if k not in ckpt.model]
@@ -362,6 +376,9 @@ def train(
         model_cfg.amplitude_input = amplitude
         if amplitude:
             model_cfg.amplitude_leads = amplitude_leads or 12
+            model_cfg.amplitude_axis = amplitude_axis
+        elif amplitude_axis:
+            raise ValueError("--amplitude-axis needs --amplitude")
         model_cfg = ModelConfig.from_dict(model_cfg.to_dict())  # validate
         diff_cfg = DiffusionConfig(**asdict(DIFFUSION_PRESETS[preset]))
     if tc.shape_data and SHAPE_LABEL not in vocabulary:
@@ -444,7 +461,9 @@ def train(
     val_amplitude = None
     if val_x is not None:  # on the device and in model units once, not per check
         if amplitude_prior is not None:
-            val_amplitude = log_amplitude(val_x, amplitude_prior.reference).to(dev)
+            val_amplitude = amplitude_input(
+                val_x, amplitude_prior.reference, axis=model_cfg.amplitude_axis
+            ).to(dev)
         val_x, val_y = (val_x / data_scale).to(dev), val_y.to(dev)
         val_timing = None if val_timing is None else val_timing.to(dev)
 
@@ -559,7 +578,9 @@ def train(
                         amplitude_prior,
                         np.random.default_rng(seed),
                     )
-                batch_amplitude = log_amplitude(x_mv, amplitude_prior.reference)
+                batch_amplitude = amplitude_input(
+                    x_mv, amplitude_prior.reference, axis=model_cfg.amplitude_axis
+                )
                 batch_amplitude = batch_amplitude.to(dev)
             x_0 = (x_mv / data_scale).to(dev)
             if batch_timing is not None:
@@ -676,6 +697,12 @@ def main(argv: list[str] | None = None) -> None:
         "limb leads carry the frontal axis); default 12 for a new input, else as "
         "the checkpoint has it (a checkpoint told 8 is extended to 12)",
     )
+    parser.add_argument(
+        "--amplitude-axis",
+        action="store_true",
+        help="tell the model the correlation of leads I and aVF (the frontal axis) "
+        "as well as the 12 leads' voltage; a checkpoint without it is extended",
+    )
     parser.add_argument("--resume", action="store_true", help="continue out/last.pt")
     parser.add_argument(
         "--init-from",
@@ -708,6 +735,7 @@ def main(argv: list[str] | None = None) -> None:
         timing=args.timing,
         amplitude=args.amplitude,
         amplitude_leads=args.amplitude_leads,
+        amplitude_axis=args.amplitude_axis,
         overrides=overrides,
         resume=args.resume,
         init_from=args.init_from,

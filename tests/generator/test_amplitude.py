@@ -9,6 +9,8 @@ from generator.amplitude import (
     LOG_LIMIT,
     MEASURED_LEADS,
     AmplitudePrior,
+    amplitude_input,
+    axis_z,
     derived_sd,
     log_amplitude,
     reference_sd,
@@ -251,6 +253,69 @@ def test_a_twelve_lead_prior_asks_only_for_limb_leads_an_ecg_can_have():
     # and the derived leads are what I, aVF and that correlation make
     expected = derived_sd(sd_i, sd_avf, np.arctanh(np.clip(implied, -0.999, 0.999)))
     assert np.allclose(expected, sd[:, 8:], rtol=1e-3)
+
+
+def test_the_axis_input_tells_the_i_avf_correlation_after_the_twelve_voltages(
+    tmp_path,
+):
+    t = np.arange(1000) / 100
+    sine = np.sin(2 * np.pi * 1.3 * t)
+    x = torch.from_numpy(np.stack([sine] * 8)[None])  # I and aVF alike
+    x[0, 1] = -x[0, 1]  # now opposed
+    reference = [0.7] * 12
+    told = amplitude_input(x, reference, axis=True)
+    assert told.shape == (1, 13)
+    assert torch.equal(told[:, :12], amplitude_input(x, reference, axis=False))
+    assert told[0, 12] == axis_z(x)[0] and told[0, 12] < -3  # correlation -1
+
+    # the prior draws it where the derived voltages came from, same draw otherwise
+    rng = np.random.default_rng(0)
+    windows = x.numpy().repeat(6, 0) * rng.uniform(0.5, 2, (6, 8, 1))
+    windows[:3, 1] *= -1  # half of them with I and aVF alike
+    prior = AmplitudePrior.fit(windows, [["SR"]] * 6, reference)
+    with_axis = prior.draw(["SR"], np.random.default_rng(1), axis=True)
+    plain = prior.draw(["SR"], np.random.default_rng(1))
+    assert with_axis.shape == (13,) and np.array_equal(with_axis[:12], plain)
+    sd = np.exp(with_axis[:12]) * 0.7
+    assert np.allclose(derived_sd(sd[0], sd[1], with_axis[12]), sd[8:], rtol=1e-4)
+    eight = AmplitudePrior.fit(windows, [["SR"]] * 6, reference[:8])
+    with pytest.raises(ValueError, match="no axis"):
+        eight.draw(["SR"], rng, axis=True)
+
+    # a trained model told 12 leads learns the axis from zero: unchanged at first
+    cfg = tiny_config(amplitude_input=True, amplitude_leads=12)
+    twelve = SSSD(cfg)
+    axis_cfg = tiny_config(
+        amplitude_input=True, amplitude_leads=12, amplitude_axis=True
+    )
+    widened = SSSD(axis_cfg)
+    widened.load_state_dict(widen_amplitude(twelve.state_dict(), 13))
+    noisy, steps = torch.randn(2, 8, cfg.length), torch.tensor([3, 7])
+    labels, told = torch.zeros(2, cfg.n_labels), torch.randn(2, 13)
+    with torch.no_grad():
+        assert torch.allclose(
+            widened(noisy, steps, labels, amplitude=told),
+            twelve(noisy, steps, labels, amplitude=told[:, :12]),
+        )
+    with pytest.raises(ValueError, match="needs amplitude_leads 12"):
+        tiny_config(amplitude_input=True, amplitude_leads=8, amplitude_axis=True)
+
+    # through the command line, and generation draws 13 values for it
+    data = tmp_path / "data"
+    write_index_folder(data, ["train"] * 6 + ["val"])
+    common = ["--data", str(data), "--preset", "tiny", "--batch-size", "4"]
+    first = tmp_path / "twelve"
+    train_main(common + ["--out", str(first), "--max-steps", "2", "--amplitude"])
+    extend = ["--init-from", str(first / "last.pt"), "--amplitude-axis"]
+    train_main(common + ["--out", str(tmp_path / "axis"), "--max-steps", "4", *extend])
+    ckpt = load_checkpoint(tmp_path / "axis" / "last.pt")
+    assert ckpt.model_config.amplitude_axis and ckpt.step == 4
+    assert "amplitude_mlp.0.weight" in ckpt.extra["new_parameters"]
+    assert lead_amplitudes(ckpt, ["SR"], seed=1, n=2).shape == (2, 13)
+    ecgs, _ = generate(tmp_path / "axis" / "last.pt", ["SR"], n=2, seed=1, steps=2)
+    assert ecgs.shape == (2, 12, cfg.length) and np.isfinite(ecgs).all()
+    with pytest.raises(ValueError, match="needs --amplitude"):
+        train_main(common + ["--out", str(tmp_path / "x"), "--amplitude-axis"])
 
 
 def test_set_voltage_gives_each_lead_the_asked_sd_and_keeps_its_shape():
