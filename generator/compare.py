@@ -34,6 +34,7 @@ from generator.evaluate import (
     EcgSet,
     amplitude_report,
     checkpoint_synthesizer,
+    describe_axis,
     feature_table,
     load_split,
     parse_label_sets,
@@ -155,13 +156,8 @@ def format_table(table: dict) -> str:
             for low, high in [table[n]["rms_ratio_ci"][lead]]
         ]
         lines.append(_row(f"RMS ratio {lead} [95% CI]", cells))
-    axis = [
-        "{median:.2f} (SD {sd:.2f})".format(**table[n]["frontal_correlation_synthetic"])
-        for n in names
-    ]
-    real_axis = "{median:.2f} (SD {sd:.2f})".format(
-        **table[names[0]]["frontal_correlation_real"]
-    )
+    real_axis = describe_axis(table[names[0]]["frontal_correlation_real"])
+    axis = [describe_axis(table[n]["frontal_correlation_synthetic"]) for n in names]
     lines.append(_row(f"corr(I, aVF), real {real_axis}", axis))
     return "\n".join(lines)
 

@@ -334,6 +334,11 @@ def frontal_correlation(signals: np.ndarray) -> np.ndarray:
     return (lead_i * lead_avf).sum(-1) / np.maximum(norms, 1e-12)
 
 
+def describe_axis(summary: dict) -> str:
+    """One set's frontal_correlation summary as the reports print it."""
+    return f"{summary['median']:.2f} (SD {summary['sd']:.2f})"
+
+
 def amplitude_report(
     real: np.ndarray, synthetic: np.ndarray, *, n_boot: int = 1000, seed: int = 0
 ) -> dict:
@@ -1128,10 +1133,8 @@ def summary_html(
             f"{voltage['near_flat_synthetic']:.1%}. Frontal axis, as the "
             "correlation of leads I and aVF (III and aVL are small where the two "
             "look alike): real median "
-            f"{_fmt(voltage['frontal_correlation_real']['median'], 2)} (SD "
-            f"{_fmt(voltage['frontal_correlation_real']['sd'], 2)}), synthetic "
-            f"{_fmt(voltage['frontal_correlation_synthetic']['median'], 2)} (SD "
-            f"{_fmt(voltage['frontal_correlation_synthetic']['sd'], 2)}).</p>",
+            f"{describe_axis(voltage['frontal_correlation_real'])}, synthetic "
+            f"{describe_axis(voltage['frontal_correlation_synthetic'])}.</p>",
             _html_table(
                 ["lead", "real median RMS (mV)", "synthetic", "ratio [95% CI]"],
                 voltage_rows,

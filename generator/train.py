@@ -485,15 +485,13 @@ def train(
         best_val = float(ckpt.extra.get("best_ema_val", math.inf))
         stored_loss_leads = ckpt.extra.get("train", {}).get("loss_leads", 8)
         if stored_loss_leads != tc.loss_leads:
-            log(
+            note = (
                 f"the loss now counts {tc.loss_leads} leads instead of "
                 f"{stored_loss_leads}: validation losses are not comparable"
-                + (
-                    f", the best so far ({best_val:.5f}) is forgotten"
-                    if math.isfinite(best_val)
-                    else ""
-                )
             )
+            if math.isfinite(best_val):
+                note += f", the best so far ({best_val:.5f}) is forgotten"
+            log(note)
             best_val = math.inf
         model.load_state_dict(ckpt.model)
         ema.load_state_dict(ckpt.ema)
