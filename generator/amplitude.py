@@ -25,7 +25,7 @@ record's values; it groups records by rhythm as the rhythm prior does.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -192,6 +192,10 @@ class AmplitudePrior:
     # rhythm name, and POOLED, -> its model of the 8 generated leads' log
     # amplitudes, and for 12 leads the I-aVF axis_z after them
     groups: dict[str, AmplitudeGroup]
+    # Added to what sample() draws before the network is told it: the network
+    # draws some leads smaller than it is told, so it is told more (fitted by
+    # generator.calibrate on the network's own output; empty: told as drawn)
+    calibration: tuple[float, ...] = ()
     # what each group draws from: (mean, Cholesky factor) after partial pooling
     _draws: dict = field(init=False, repr=False, compare=False)
 
@@ -205,6 +209,11 @@ class AmplitudePrior:
             raise ValueError(
                 f"an amplitude prior of {len(self.reference)} leads models "
                 f"{width} values per record"
+            )
+        if self.calibration and len(self.calibration) != width:
+            raise ValueError(
+                f"a calibration of this prior has {width} values, "
+                f"not {len(self.calibration)}"
             )
         pooled = self.groups[POOLED]
         self._draws = {
@@ -243,10 +252,29 @@ class AmplitudePrior:
         """Whether it draws the I-aVF correlation, and so the derived leads."""
         return len(self.reference) == len(LEADS)
 
+    @property
+    def width(self) -> int:
+        """How many values sample() draws: the generated leads' log amplitudes,
+        and with axis the I-aVF axis_z."""
+        return len(INDEPENDENT_LEADS) + self.axis
+
+    def measure(self, x_mv: torch.Tensor) -> torch.Tensor:
+        """(B, 8, L) millivolts -> (B, width): the values sample() draws, as
+        measured on ECGs (to compare what a network drew with what it was asked)."""
+        values = log_amplitude(x_mv, self.reference[: len(INDEPENDENT_LEADS)])
+        if not self.axis:
+            return values
+        return torch.cat([values, axis_z(x_mv)[:, None].to(values.dtype)], dim=1)
+
+    def calibrated(self, calibration: Sequence[float]) -> AmplitudePrior:
+        """The same prior telling the network ``calibration`` more (width values)."""
+        return replace(self, calibration=tuple(float(v) for v in calibration))
+
     def to_dict(self) -> dict:
         return {
             "format": AXIS_PRIOR_FORMAT if self.axis else PRIOR_FORMAT,
             "reference": list(self.reference),
+            "calibration": list(self.calibration),
             "groups": {
                 name: {
                     "n_records": g.n_records,
@@ -263,6 +291,7 @@ class AmplitudePrior:
             raise ValueError(f"unknown amplitude prior format {values.get('format')!r}")
         return cls(
             reference=tuple(values["reference"]),
+            calibration=tuple(values.get("calibration", ())),
             groups={
                 name: AmplitudeGroup(
                     n_records=int(g["n_records"]),
@@ -273,25 +302,42 @@ class AmplitudePrior:
             },
         )
 
-    def draw(
-        self, names: Sequence[str], rng: np.random.Generator, *, axis: bool = False
-    ) -> np.ndarray:
-        """(n_leads,) log amplitudes for one new, made-up ECG with these labels:
-        the generated leads' drawn, the derived ones' following from I, aVF and
-        their drawn correlation; with ``axis`` that correlation's Fisher z after
-        them (amplitude_input's layout)."""
-        if axis and not self.axis:
-            raise ValueError("an amplitude prior of 8 leads draws no axis")
+    def sample(self, names: Sequence[str], rng: np.random.Generator) -> np.ndarray:
+        """(width,) the voltage of one new, made-up ECG with these labels: its
+        generated leads' log amplitudes and, with axis, the Fisher z of its I-aVF
+        correlation (measure()'s layout)."""
         mean, chol = self._draws[group_for(self.groups, names)]
         values = mean + chol @ rng.standard_normal(len(mean))
-        generated = np.clip(values[: len(INDEPENDENT_LEADS)], -LOG_LIMIT, LOG_LIMIT)
+        n = len(INDEPENDENT_LEADS)
+        values[:n] = np.clip(values[:n], -LOG_LIMIT, LOG_LIMIT)
+        return values
+
+    def tell(self, values: np.ndarray, *, axis: bool = False) -> np.ndarray:
+        """What a network with amplitude input is told (amplitude_input's layout)
+        to draw an ECG of sample()'s ``values``: those values plus the
+        calibration, the derived leads' following from I, aVF and their
+        correlation; with ``axis`` that correlation's Fisher z after them."""
+        if axis and not self.axis:
+            raise ValueError("an amplitude prior of 8 leads draws no axis")
+        values = np.asarray(values, dtype=np.float64)
+        if self.calibration:
+            values = values + np.asarray(self.calibration)
+        n = len(INDEPENDENT_LEADS)
+        generated = np.clip(values[:n], -LOG_LIMIT, LOG_LIMIT)
         if not self.axis:
             return generated.astype(np.float32)
         reference = np.asarray(self.reference)
-        sd = np.exp(generated) * reference[: len(INDEPENDENT_LEADS)]
+        sd = np.exp(generated) * reference[:n]
         derived = derived_sd(sd[_I], sd[_AVF], values[-1])
-        derived = np.log(derived / reference[len(INDEPENDENT_LEADS) :])
+        derived = np.log(derived / reference[n:])
         told = [generated, derived]
         if axis:  # as axis_z would measure it on the ECG
             told.append([np.clip(values[-1], -MAX_AXIS_Z, MAX_AXIS_Z)])
         return np.concatenate(told).astype(np.float32)
+
+    def draw(
+        self, names: Sequence[str], rng: np.random.Generator, *, axis: bool = False
+    ) -> np.ndarray:
+        """What the network is told for one new ECG with these labels:
+        tell(sample(...))."""
+        return self.tell(self.sample(names, rng), axis=axis)

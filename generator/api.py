@@ -168,11 +168,53 @@ def generate(
             "for"
         )
     loaded = load_model(checkpoint, device)
+    signals = generate_loaded(
+        loaded,
+        labels,
+        n,
+        seed,
+        steps=steps,
+        sampler=sampler,
+        guidance=guidance,
+        batch_size=batch_size,
+        progress=progress,
+    )
+    provenance = Provenance(
+        checkpoint_sha256=loaded.sha256,
+        step=loaded.checkpoint.step,
+        labels=tuple(labels),
+        seed=seed,
+        sampler=sampler,
+        steps=steps,
+        guidance=guidance,
+        fs=loaded.checkpoint.fs,
+    )
+    return signals, provenance
+
+
+def generate_loaded(
+    loaded: LoadedModel,
+    labels: Sequence[str],
+    n: int,
+    seed: int,
+    *,
+    steps: int = 50,
+    sampler: str = "ddim",
+    guidance: float = 1.0,
+    batch_size: int = 16,
+    progress: Callable[[int, int], None] | None = None,
+    amplitude_prior: AmplitudePrior | None = None,
+) -> np.ndarray:
+    """generate()'s ECGs from a model already loaded, (n, 12, L) millivolts;
+    ``amplitude_prior`` replaces the checkpoint's (generator.calibrate tries
+    calibrations with it)."""
     ckpt = loaded.checkpoint
     label_vector = torch.from_numpy(multi_hot(list(labels), ckpt.labels))
     generators = [ecg_generator(seed, i) for i in range(n)]
     timing = beat_timing(ckpt, labels, seed, n, loaded.rhythm)
-    amplitude = lead_amplitudes(ckpt, labels, seed, n, loaded.amplitude)
+    amplitude = lead_amplitudes(
+        ckpt, labels, seed, n, amplitude_prior or loaded.amplitude
+    )
     n_batches = -(-n // batch_size)
     outputs = []
     for b in range(n_batches):
@@ -201,18 +243,7 @@ def generate(
             **inputs,
         )
         outputs.append((x_0 * ckpt.data_scale).float().cpu().numpy())  # (B, 8, L) mV
-    signals = expand_to_12(np.concatenate(outputs)).astype(np.float32)  # (n, 12, L)
-    provenance = Provenance(
-        checkpoint_sha256=loaded.sha256,
-        step=ckpt.step,
-        labels=tuple(labels),
-        seed=seed,
-        sampler=sampler,
-        steps=steps,
-        guidance=guidance,
-        fs=ckpt.fs,
-    )
-    return signals, provenance
+    return expand_to_12(np.concatenate(outputs)).astype(np.float32)  # (n, 12, L)
 
 
 def checkpoint_labels(checkpoint: str | Path) -> list[str]:

@@ -1386,7 +1386,7 @@ def evaluate_checkpoint(
         label_sets = parse_label_sets(DEFAULT_LABELS)
     from tqdm import tqdm
 
-    from generator.api import checkpoint_labels
+    from generator.api import checkpoint_labels, load_model
 
     if split == "train":
         raise ValueError("evaluate on test or val; train is what the model saw")
@@ -1419,6 +1419,9 @@ def evaluate_checkpoint(
             "label_sets": ["+".join(labels) for labels in label_sets],
             "n_per_label": n_per_label,
             "steps": steps,
+            "voltage_calibration": load_model(checkpoint, device).checkpoint.extra.get(
+                "voltage_calibration"
+            ),
         },
     )
 

@@ -148,7 +148,7 @@ def draw_shape_voltage(
     if not len(rows):
         return x_mv
     draws = [
-        prior.draw([vocabulary[k] for k in labels[row].nonzero().flatten()], rng)
+        prior.sample([vocabulary[k] for k in labels[row].nonzero().flatten()], rng)
         for row in rows.tolist()
     ]
     x_mv = x_mv.clone()
