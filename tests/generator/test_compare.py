@@ -49,6 +49,26 @@ def test_half_the_voltage_reads_as_a_ratio_of_one_half_in_every_lead():
     assert flat["near_flat_synthetic"] == 1.0
 
 
+def test_the_voltage_ratio_within_a_rhythm_is_not_swayed_by_the_rhythm_mix():
+    from generator.evaluate import rms_ratio_by_rhythm
+
+    sinus, fibrillating = ecgs(3), 3 * ecgs(3)  # AF three times the voltage
+    real = np.concatenate([sinus, sinus, fibrillating[:1]])  # 6 SR, 1 AF
+    synthetic = np.concatenate([sinus, fibrillating])  # 3 SR, 3 AF
+    real_rhythms, synthetic_rhythms = ["SR"] * 6 + ["AF"], ["SR"] * 3 + ["AF"] * 3
+    mixed = amplitude_report(real, synthetic)["rms_ratio"]
+    assert mixed["II"] > 1.1  # the mix alone reads as too much voltage
+    found = rms_ratio_by_rhythm(real, real_rhythms, synthetic, synthetic_rhythms)
+    assert found["SR"]["n_real"] == 6 and found["AF"]["n_synthetic"] == 3
+    assert all(
+        v == pytest.approx(1, abs=1e-3) for v in found["SR"]["rms_ratio"].values()
+    )
+    half = rms_ratio_by_rhythm(real, real_rhythms, 0.5 * synthetic, synthetic_rhythms)
+    assert half["SR"]["rms_ratio"]["aVF"] == pytest.approx(0.5, abs=1e-3)
+    only_sr = rms_ratio_by_rhythm(real, real_rhythms, sinus, ["SR"] * 3)
+    assert list(only_sr) == ["SR"]  # a rhythm one set lacks has no ratio
+
+
 def test_the_spectrum_distance_is_also_given_below_the_display_band():
     real = ecgs(6)
     same = spectrum_distance(real, real, 100)

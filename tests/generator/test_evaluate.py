@@ -244,7 +244,12 @@ def test_the_command_line_writes_results_plots_and_summary(
         )
     for name in ("features.png", "spectra.png", "memorisation.png", "closest_pair.png"):
         assert (out / name).read_bytes()[:4] == b"\x89PNG"
-    assert "Two-sample AUC" in (out / "summary.html").read_text()
+    summary = (out / "summary.html").read_text()
+    assert "Two-sample AUC" in summary
+    by_rhythm = results["amplitude"]["by_rhythm"]
+    assert set(by_rhythm) <= {"SR", "AF"}
+    for rhythm, v in by_rhythm.items():
+        assert f"ratio, {rhythm} only ({v['n_synthetic']} synthetic" in summary
     with np.load(out / "closest_pair.npz") as pair:
         assert pair["synthetic"].shape == pair["train"].shape == (12, 1000)
 
