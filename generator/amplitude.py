@@ -261,10 +261,8 @@ class AmplitudePrior:
     def measure(self, x_mv: torch.Tensor) -> torch.Tensor:
         """(B, 8, L) millivolts -> (B, width): the values sample() draws, as
         measured on ECGs (to compare what a network drew with what it was asked)."""
-        values = log_amplitude(x_mv, self.reference[: len(INDEPENDENT_LEADS)])
-        if not self.axis:
-            return values
-        return torch.cat([values, axis_z(x_mv)[:, None].to(values.dtype)], dim=1)
+        reference = self.reference[: len(INDEPENDENT_LEADS)]
+        return amplitude_input(x_mv, reference, axis=self.axis)
 
     def calibrated(self, calibration: Sequence[float]) -> AmplitudePrior:
         """The same prior telling the network ``calibration`` more (width values)."""

@@ -193,7 +193,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    label_sets = [s.split("+") for s in args.labels.split(",") if s.strip()]
+    from generator.evaluate import parse_label_sets
+
+    try:
+        label_sets = parse_label_sets(args.labels)
+    except ValueError as exc:
+        parser.error(str(exc))
     loaded = load_model(args.checkpoint, "cpu")
     known = loaded.checkpoint.labels
     unknown = sorted({label for labels in label_sets for label in labels} - set(known))
@@ -217,13 +222,14 @@ def main(argv: list[str] | None = None) -> None:
     for k, found in enumerate(rounds):
         print(f"round {k + 1}: drawn/asked {describe(found, loaded.amplitude)}")
     best = min(rounds, key=lambda found: found.worst)
+    kept = rounds.index(best) + 1
     ckpt = load_checkpoint(args.checkpoint)
     ckpt.amplitude = loaded.amplitude.calibrated(best.calibration).to_dict()
     ckpt.extra["voltage_calibration"] = {
         "labels": args.labels,
         "n_per_label": args.n_per_label,
         "rounds": args.rounds,
-        "round_kept": rounds.index(best) + 1,
+        "round_kept": kept,
         "steps": args.steps,
         "seed": args.seed,
         "drawn_over_asked": describe(best, loaded.amplitude),
@@ -234,7 +240,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{name} {np.exp(v):.2f}" if name != AXIS else f"axis z {v:+.2f}"
         for name, v in zip(names, best.calibration, strict=True)
     )
-    print(f"kept round {rounds.index(best) + 1}: told x {told}; wrote {out}")
+    print(f"kept round {kept}: told x {told}; wrote {out}")
 
 
 if __name__ == "__main__":

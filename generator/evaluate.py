@@ -339,6 +339,12 @@ def describe_axis(summary: dict) -> str:
     return f"{summary['median']:.2f} (SD {summary['sd']:.2f})"
 
 
+def _lead_rms(signals: np.ndarray) -> np.ndarray:
+    """(n, 12, L) -> (n, 12): each ECG's lead RMS, mean removed."""
+    centred = signals - signals.mean(axis=-1, keepdims=True)
+    return np.sqrt((centred**2).mean(axis=-1))
+
+
 def amplitude_report(
     real: np.ndarray, synthetic: np.ndarray, *, n_boot: int = 1000, seed: int = 0
 ) -> dict:
@@ -348,11 +354,7 @@ def amplitude_report(
     patients to the next), the share of near-flat ECGs in each set, and the
     median and SD of the I-aVF correlation (frontal_correlation) in each."""
 
-    def rms(signals: np.ndarray) -> np.ndarray:  # (n, 12)
-        centred = signals - signals.mean(axis=-1, keepdims=True)
-        return np.sqrt((centred**2).mean(axis=-1))
-
-    real_rms, synthetic_rms = rms(real), rms(synthetic)
+    real_rms, synthetic_rms = _lead_rms(real), _lead_rms(synthetic)
     real_median, synthetic_median = np.median(real_rms, 0), np.median(synthetic_rms, 0)
     ratio = synthetic_median / real_median
     rng = np.random.default_rng(seed)
@@ -404,8 +406,7 @@ def rms_ratio_by_rhythm(
     voltages differ from SR's by up to half)."""
 
     def median_rms(signals: np.ndarray) -> np.ndarray:  # (12,)
-        centred = signals - signals.mean(axis=-1, keepdims=True)
-        return np.median(np.sqrt((centred**2).mean(axis=-1)), axis=0)
+        return np.median(_lead_rms(signals), axis=0)
 
     found = {}
     for rhythm in sorted(set(real_rhythms) & set(synthetic_rhythms)):
