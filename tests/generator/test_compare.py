@@ -69,6 +69,33 @@ def test_the_voltage_ratio_within_a_rhythm_is_not_swayed_by_the_rhythm_mix():
     assert list(only_sr) == ["SR"]  # a rhythm one set lacks has no ratio
 
 
+def test_the_voltage_taught_is_set_beside_the_voltage_judged():
+    from generator.evaluate import EcgSet, taught_voltage
+
+    def ecg_set(signals, rhythms):
+        n = len(rhythms)
+        return EcgSet(signals, rhythms, [None] * n, [str(k) for k in range(n)])
+
+    sinus = ecgs(4)
+    test = ecg_set(sinus, ["SR"] * 4)
+    train = ecg_set(np.concatenate([1.2 * sinus, 1.2 * sinus]), ["SR"] * 8)
+    faithful = ecg_set(1.2 * sinus, ["SR"] * 4)  # draws what train holds
+    taught = taught_voltage(train, test, faithful)
+    # a training set 1.2 times test's voltage: a faithful generator reads 1.2
+    # against test, and 1.0 against what it was taught
+    assert all(
+        v == pytest.approx(1.2, abs=1e-3)
+        for v in taught["train_vs_test"]["rms_ratio"].values()
+    )
+    assert taught["train_vs_test"]["by_rhythm"]["SR"]["n_real"] == 4
+    within = taught["synthetic_vs_train"]["by_rhythm"]["SR"]
+    assert within["n_real"] == 8 and within["n_synthetic"] == 4
+    assert all(v == pytest.approx(1.0, abs=1e-3) for v in within["rms_ratio"].values())
+    short = taught_voltage(train, test, ecg_set(0.9 * sinus, ["SR"] * 4))
+    ratio = short["synthetic_vs_train"]["by_rhythm"]["SR"]["rms_ratio"]["V2"]
+    assert ratio == pytest.approx(0.75, abs=1e-3)
+
+
 def test_the_spectrum_distance_is_also_given_below_the_display_band():
     real = ecgs(6)
     same = spectrum_distance(real, real, 100)

@@ -250,6 +250,7 @@ def test_the_command_line_writes_results_plots_and_summary(
     assert set(by_rhythm) <= {"SR", "AF"}
     for rhythm, v in by_rhythm.items():
         assert f"ratio, {rhythm} only ({v['n_synthetic']} synthetic" in summary
+    assert "real train / test" in summary
     with np.load(out / "closest_pair.npz") as pair:
         assert pair["synthetic"].shape == pair["train"].shape == (12, 1000)
 
@@ -301,6 +302,13 @@ def test_another_generators_array_file_is_evaluated_beside_a_checkpoint(
     copied = json.loads((out / "copies" / "results.json").read_text())
     assert copied["counts"]["synthetic"] == len(train)
     assert copied["parameters"]["source"].endswith("copies.npz")
+    # copies draw exactly the voltages they were taught, rhythm by rhythm
+    within = copied["amplitude"]["taught"]["synthetic_vs_train"]["by_rhythm"]
+    assert within and all(
+        ratio == pytest.approx(1, abs=0.05)  # canonical form twice: filtered twice
+        for v in within.values()
+        for ratio in v["rms_ratio"].values()
+    )
     assert (out / "tiny-10s.pt" / "summary.html").is_file()
     assert "memorised (flagged copies)" in capsys.readouterr().out
 
