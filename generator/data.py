@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.interpolate import CubicSpline
 
 from generator.datasets import FORMATS, SourceRecord, iter_index, iter_records
 from generator.ecg import (
@@ -24,6 +25,7 @@ from generator.ecg import (
     reduce_to_8,
 )
 from generator.rhythm import (
+    MAX_GAP_S,
     REGULAR_RHYTHMS,
     RhythmPrior,
     clean_rr,
@@ -392,12 +394,60 @@ def unlabelled(labels: torch.Tensor) -> torch.Tensor:
     return labels.sum(dim=1) == 0
 
 
+def stretched_window(
+    signal: np.ndarray,
+    timing: np.ndarray | None,
+    start: float,
+    factor: float,
+    length: int,
+    fs: float = CANONICAL_FS,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``length`` samples of a record slowed down ``factor`` (>= 1) times from
+    source position ``start``: (8, length) signal and its (2, length) timing.
+
+    The signal is read between samples with a cubic spline, which keeps a QRS's
+    peak (linear interpolation would blunt it at 100 Hz). The timing channels
+    (seconds since the last R peak and until the next, generator.rhythm) count
+    time from beats that lie on whole samples, so between two samples they run
+    on from the earlier one; then they are scaled by ``factor``, so they tell
+    the stretched beats' times.
+    """
+    if factor < 1:
+        raise ValueError(f"a stretch factor must be at least 1, got {factor}")
+    position = start + np.arange(length) / factor
+    if position[-1] > signal.shape[1] - 1:
+        raise ValueError(
+            f"a window from {start:.1f} stretched {factor:.3f} times ends past the "
+            f"record's {signal.shape[1]} samples"
+        )
+    low = np.floor(position).astype(int)
+    lo, hi = max(low[0] - 3, 0), min(low[-1] + 5, signal.shape[1])
+    spline = CubicSpline(np.arange(lo, hi), signal[:, lo:hi], axis=1)
+    window = spline(position).astype(np.float32)
+    if timing is None:
+        return window, None
+    at_sample = timing[:, low].astype(float)
+    elapsed = (position - low) / fs
+    told = at_sample + np.stack([elapsed, -elapsed])
+    told = np.where(at_sample >= MAX_GAP_S, MAX_GAP_S, told) * factor
+    return window, np.clip(told, 0, MAX_GAP_S).astype(np.float32)
+
+
 class BatchSampler:
-    """Random 10-s windows, rare rhythms oversampled, small amplitude scaling.
+    """Random 10-s windows, rare rhythms oversampled, small amplitude scaling,
+    and optionally a small random slowing.
 
     A record is drawn with probability proportional to count(rhythm)^-balance
     (0: uniform over records, 1: uniform over rhythms). The amplitude factor is
     the same for all leads, so Einthoven and Goldberger still hold.
+
+    With ``time_stretch`` s, each window is slowed by a factor drawn uniformly
+    from [1, 1 + s] and starts at a random point, so no record's beat times
+    recur exactly from one epoch to the next: a model told beat times
+    (generator.rhythm) otherwise learns each record's exact beat times as a key
+    to its waveform, and a rhythm-model draw that happens to match them replays
+    that patient (the README's memorisation finding). Slowing only: a record of
+    exactly 10 s has no spare samples to be sped up from.
     """
 
     def __init__(
@@ -407,12 +457,16 @@ class BatchSampler:
         *,
         balance: float = 0.5,
         amplitude_jitter: float = 0.1,
+        time_stretch: float = 0.0,
     ):
         if not data.signals:
             raise ValueError("no training records could be loaded")
+        if not 0 <= time_stretch < 0.5:
+            raise ValueError(f"time_stretch must be in [0, 0.5), got {time_stretch}")
         self.data = data
         self.length = length
         self.amplitude_jitter = amplitude_jitter
+        self.time_stretch = time_stretch
         counts = Counter(data.rhythms)
         weights = np.array([counts[r] ** -balance for r in data.rhythms])
         self.probabilities = torch.tensor(weights / weights.sum())
@@ -427,11 +481,23 @@ class BatchSampler:
         windows, timings = [], []
         for i in index.tolist():
             signal = self.data.signals[i]
+            timing = None if self.data.timing is None else self.data.timing[i]
+            if self.time_stretch:
+                u = torch.rand(2, generator=generator).tolist()
+                factor = 1 + self.time_stretch * u[0]
+                spare = signal.shape[1] - 1 - (self.length - 1) / factor
+                window, told = stretched_window(
+                    signal, timing, spare * u[1], factor, self.length
+                )
+                windows.append(window)
+                if told is not None:
+                    timings.append(told)
+                continue
             spare = signal.shape[1] - self.length
             start = int(torch.randint(0, spare + 1, (1,), generator=generator))
             windows.append(signal[:, start : start + self.length])
-            if self.data.timing is not None:
-                timings.append(self.data.timing[i][:, start : start + self.length])
+            if timing is not None:
+                timings.append(timing[:, start : start + self.length])
         x = torch.from_numpy(np.stack(windows))  # (B, 8, L)
         if self.amplitude_jitter:
             u = torch.rand(batch_size, 1, 1, generator=generator)

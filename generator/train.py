@@ -61,6 +61,10 @@ class TrainConfig:
     label_dropout: float = 0.1  # fraction of labels replaced by null (guidance)
     balance: float = 0.5  # rhythm oversampling exponent, 0 uniform over records
     amplitude_jitter: float = 0.1  # +/- relative amplitude scaling
+    # Each window slowed by a random factor in [1, 1 + time_stretch] from a random
+    # start (data.BatchSampler), so a record's beat times never recur exactly and
+    # cannot become the key to its waveform; 0 = whole-sample windows as stored.
+    time_stretch: float = 0.0
     max_steps: int = 1_000_000  # stop after this many optimiser steps
     max_minutes: float = 0.0  # stop after this wall time in this process; 0 = no limit
     checkpoint_minutes: float = 5.0  # wall time between checkpoints
@@ -452,6 +456,7 @@ def train(
         model_cfg.length,
         balance=tc.balance,
         amplitude_jitter=tc.amplitude_jitter,
+        time_stretch=tc.time_stretch,
     )
     val_x, val_y, val_timing = (
         first_windows(val_set, model_cfg.length)

@@ -59,6 +59,62 @@ def test_timing_channels_count_seconds_since_and_until_a_beat():
         timing_channels(np.array([10]), 300, 100)
 
 
+def test_a_stretched_window_slows_the_beats_and_tells_their_new_times():
+    from generator.data import stretched_window
+
+    truth = np.arange(30, 1000, 100)  # 60 bpm
+    lead = beats_at(truth, 1000).astype(np.float32)
+    signal = np.stack([lead, 0.5 * lead])
+    timing = timing_channels(truth, 1000, 100)
+    same, told = stretched_window(signal, timing, 0, 1.0, 1000)
+    assert np.array_equal(same, signal) and np.allclose(told, timing)
+
+    window, told = stretched_window(signal, timing, 12.5, 1.08, 900)
+    before = detect_r_peaks(lead, 100)  # (not the beat at the very edge)
+    expected = (before - 12.5) * 1.08  # 8% slower, from sample 12.5
+    found = detect_r_peaks(window[0], 100)
+    assert np.abs(found - expected[expected < 900]).max() <= 1
+    assert np.diff(found).mean() == pytest.approx(108, abs=1)
+    # the QRS keeps its height between samples, and the timing is the beats'
+    assert window[0].max() == pytest.approx(lead.max(), rel=0.03)
+    inner = slice(150, 750)  # away from the extrapolated beats at the edges
+    recomputed = timing_channels(found, 900, 100)
+    assert np.abs(told[:, inner] - recomputed[:, inner]).max() <= 0.015
+    with pytest.raises(ValueError, match="at least 1"):
+        stretched_window(signal, timing, 0, 0.9, 900)
+    with pytest.raises(ValueError, match="ends past the record"):
+        stretched_window(signal, timing, 50, 1.01, 1000)
+
+
+def test_stretching_never_gives_a_record_the_same_beat_times_twice():
+    """The sampler's windows of one record: without stretching they repeat the
+    record's beat times; with it, every draw tells new ones."""
+    from generator.data import BatchSampler, SignalSet
+
+    truth = np.arange(30, 1000, 97)
+    lead = beats_at(truth, 1000).astype(np.float32)
+    data = SignalSet(
+        signals=[np.stack([lead] * 8)],
+        labels=np.ones((1, 1), np.float32),
+        rhythms=["SR"],
+        skipped=0,
+        timing=[timing_channels(truth, 1000, 100)],
+    )
+    generator = torch.Generator().manual_seed(0)
+    plain = BatchSampler(data, 1000, amplitude_jitter=0).sample(6, generator)[2]
+    assert all(torch.equal(t, plain[0]) for t in plain)
+    sampler = BatchSampler(data, 1000, amplitude_jitter=0, time_stretch=0.08)
+    x, _, timing = sampler.sample(6, generator)
+    assert x.shape == (6, 8, 1000) and timing.shape == (6, 2, 1000)
+    first_beats = [float(np.flatnonzero(np.diff(t[0].numpy()) < 0)[0]) for t in timing]
+    intervals = [np.diff(detect_r_peaks(w[0].numpy(), 100)).mean() for w in x]
+    assert len(set(first_beats)) == 6  # a new phase each time
+    assert all(97 - 1 <= rr <= 97 * 1.08 + 1 for rr in intervals)
+    assert np.ptp(intervals) > 1  # and a new rate
+    with pytest.raises(ValueError, match="time_stretch"):
+        BatchSampler(data, 1000, time_stretch=0.6)
+
+
 def test_regular_rhythms_drop_intervals_far_from_the_median():
     peaks = np.array([0, 80, 160, 200, 280, 360, 440])  # 200: a doubled detection
     assert np.allclose(clean_rr(peaks, 100, regular=True), [0.8] * 5)
