@@ -49,7 +49,7 @@ from generator.ecg import (  # noqa: E402
 from generator.evaluate import EcgSet, load_split  # noqa: E402
 from generator.rhythm import detect_r_peaks, lead_ii, timing_channels  # noqa: E402
 from generator.sampling import sample  # noqa: E402
-from generator.similarity import WaveformIndex  # noqa: E402
+from generator.similarity import WaveformIndex, aligned_pair  # noqa: E402
 
 LABELS = ["SR"]
 
@@ -96,18 +96,15 @@ def draw(loaded, timing, amplitude, seed: int, steps: int) -> np.ndarray:
     return expand_to_12((x_0 * ckpt.data_scale).float().numpy())
 
 
-def similarity(a: np.ndarray, b: np.ndarray) -> float:
-    index = WaveformIndex(CANONICAL_FS, b.shape[-1])
-    index.add(b)
-    return float(index.similarities(a)[0])
-
-
 def self_recall(loaded, data: EcgSet, n_records: int, steps: int) -> np.ndarray:
     rows = [i for i, r in enumerate(data.rhythms) if r == "SR"][:n_records]
     timing, amplitude = own_inputs(loaded, data.signals[rows])
     drawn = draw(loaded, timing, amplitude, seed=5, steps=steps)
     return np.array(
-        [similarity(x, data.signals[i]) for x, i in zip(drawn, rows, strict=True)]
+        [
+            aligned_pair(x, data.signals[i], CANONICAL_FS)[3]
+            for x, i in zip(drawn, rows, strict=True)
+        ]
     )
 
 

@@ -489,15 +489,15 @@ class BatchSampler:
                 window, told = stretched_window(
                     signal, timing, spare * u[1], factor, self.length
                 )
-                windows.append(window)
-                if told is not None:
-                    timings.append(told)
-                continue
-            spare = signal.shape[1] - self.length
-            start = int(torch.randint(0, spare + 1, (1,), generator=generator))
-            windows.append(signal[:, start : start + self.length])
-            if timing is not None:
-                timings.append(timing[:, start : start + self.length])
+            else:
+                spare = signal.shape[1] - self.length
+                start = int(torch.randint(0, spare + 1, (1,), generator=generator))
+                kept = slice(start, start + self.length)
+                window = signal[:, kept]
+                told = None if timing is None else timing[:, kept]
+            windows.append(window)
+            if told is not None:
+                timings.append(told)
         x = torch.from_numpy(np.stack(windows))  # (B, 8, L)
         if self.amplitude_jitter:
             u = torch.rand(batch_size, 1, 1, generator=generator)

@@ -345,6 +345,16 @@ def _lead_rms(signals: np.ndarray) -> np.ndarray:
     return np.sqrt((centred**2).mean(axis=-1))
 
 
+def _median_rms(signals: np.ndarray) -> np.ndarray:
+    """(n, 12, L) -> (12,): the median over the ECGs of each lead's RMS."""
+    return np.median(_lead_rms(signals), axis=0)
+
+
+def _per_lead(values: np.ndarray, digits: int = 3) -> dict[str, float]:
+    """(12,) -> {lead: value}, rounded for results.json."""
+    return dict(zip(LEADS, values.round(digits).tolist(), strict=True))
+
+
 def amplitude_report(
     real: np.ndarray, synthetic: np.ndarray, *, n_boot: int = 1000, seed: int = 0
 ) -> dict:
@@ -367,13 +377,10 @@ def amplitude_report(
     )
     low, high = np.percentile(draws, [2.5, 97.5], axis=0)
 
-    def per_lead(values: np.ndarray, digits: int) -> dict[str, float]:
-        return dict(zip(LEADS, values.round(digits).tolist(), strict=True))
-
     return {
-        "rms_real_mv": per_lead(real_median, 4),
-        "rms_synthetic_mv": per_lead(synthetic_median, 4),
-        "rms_ratio": per_lead(ratio, 3),
+        "rms_real_mv": _per_lead(real_median, 4),
+        "rms_synthetic_mv": _per_lead(synthetic_median, 4),
+        "rms_ratio": _per_lead(ratio),
         "rms_ratio_ci": {
             lead: [round(float(a), 3), round(float(b), 3)]
             for lead, a, b in zip(LEADS, low, high, strict=True)
@@ -405,18 +412,15 @@ def rms_ratio_by_rhythm(
     synthetic set drawn one third AF against a real one of 8% AF, whose
     voltages differ from SR's by up to half)."""
 
-    def median_rms(signals: np.ndarray) -> np.ndarray:  # (12,)
-        return np.median(_lead_rms(signals), axis=0)
-
     found = {}
     for rhythm in sorted(set(real_rhythms) & set(synthetic_rhythms)):
         in_real = np.asarray(real_rhythms) == rhythm
         in_synthetic = np.asarray(synthetic_rhythms) == rhythm
-        ratio = median_rms(synthetic[in_synthetic]) / median_rms(real[in_real])
+        ratio = _median_rms(synthetic[in_synthetic]) / _median_rms(real[in_real])
         found[rhythm] = {
             "n_real": int(in_real.sum()),
             "n_synthetic": int(in_synthetic.sum()),
-            "rms_ratio": dict(zip(LEADS, ratio.round(3).tolist(), strict=True)),
+            "rms_ratio": _per_lead(ratio),
         }
     return found
 
@@ -432,12 +436,10 @@ def taught_voltage(train: EcgSet, test: EcgSet, synthetic: EcgSet) -> dict:
     rhythm: how faithfully the generator draws what it learnt, free of both the
     rhythm mix and the sampling of ``test``'s patients.
     """
-    whole = np.median(_lead_rms(train.signals), 0) / np.median(
-        _lead_rms(test.signals), 0
-    )
+    whole = _median_rms(train.signals) / _median_rms(test.signals)
     return {
         "train_vs_test": {
-            "rms_ratio": dict(zip(LEADS, whole.round(3).tolist(), strict=True)),
+            "rms_ratio": _per_lead(whole),
             "by_rhythm": rms_ratio_by_rhythm(
                 test.signals, test.rhythms, train.signals, train.rhythms
             ),
