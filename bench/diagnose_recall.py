@@ -19,7 +19,11 @@ patient. Two measurements:
   rhythm and voltage priors (as generation draws them), from the record's
   voltages with drawn beats, from its beat times with drawn voltages, and from
   both: the similarity to that record, and how often it is the nearest
-  training record of all.
+  training record of all. Then, with drawn voltages, a perfectly regular
+  rhythm at the record's median RR interval and at 0.9 and 1.1 times it: a key
+  that is the heart rate itself comes back from the first and not the others.
+  (The audit's similarity tolerates shifts, not a change of rate, so a low
+  figure at another rate says only that no copy at that rate was drawn.)
 """
 
 from __future__ import annotations
@@ -121,6 +125,15 @@ def record_key(loaded, train: EcgSet, record: str, steps: int, n: int = 4) -> No
         index.add(signal)
     told = own_amplitude.expand(n, -1) if own_amplitude is not None else None
     beats = own_timing.expand(n, -1, -1)
+    peaks = detect_r_peaks(lead_ii(reduce_to_8(train.signals[j])), ckpt.fs)
+    rr = float(np.median(np.diff(peaks)))
+    length = ckpt.model_config.length
+
+    def regular(scale: float) -> torch.Tensor:
+        at = peaks[0] + rr * scale * np.arange(int(length / (rr * scale)) + 1)
+        channels = timing_channels(at[at < length], length, ckpt.fs)
+        return torch.from_numpy(channels).expand(n, -1, -1)
+
     print(f"\n{record}: {n} SR ECGs each, similarity to it (and how often it is")
     print("the nearest of the train records)")
     for name, t, a in (
@@ -128,6 +141,9 @@ def record_key(loaded, train: EcgSet, record: str, steps: int, n: int = 4) -> No
         ("its voltages, drawn beats", timing, told),
         ("its beat times, drawn voltages", beats, amplitude),
         ("its beat times and voltages", beats, told),
+        (f"regular at its RR {rr:.0f}", regular(1.0), amplitude),
+        ("regular at 0.9 times it", regular(0.9), amplitude),
+        ("regular at 1.1 times it", regular(1.1), amplitude),
     ):
         ecgs = draw(loaded, t, a, seed=123, steps=steps)
         values = np.stack([index.similarities(x) for x in ecgs])

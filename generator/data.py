@@ -117,6 +117,7 @@ class SignalSet:
     names: list[list[str]] = field(default_factory=list)  # label names per record
     timing: list[np.ndarray] | None = None  # each (2, N_i): see generator.rhythm
     rr: list[np.ndarray] | None = None  # each record's clean RR intervals, seconds
+    peaks: list[np.ndarray] | None = None  # each record's R peaks, samples
 
     def __add__(self, other: SignalSet) -> SignalSet:
         """Both sets' records in one; labels must share a vocabulary."""
@@ -129,6 +130,7 @@ class SignalSet:
             names=self.names + other.names,
             timing=self.timing + other.timing if with_timing else None,
             rr=self.rr + other.rr if with_timing else None,
+            peaks=self.peaks + other.peaks if with_timing else None,
         )
 
     def lead_sd(self) -> np.ndarray:
@@ -196,7 +198,7 @@ class _SetBuilder:
     def __init__(self, vocabulary: Sequence[str], *, fs: int, timing: bool):
         self.vocabulary, self.fs, self.timing = vocabulary, fs, timing
         self.signals, self.labels, self.rhythms, self.names = [], [], [], []
-        self.timings, self.rrs = [], []
+        self.timings, self.rrs, self.peaks = [], [], []
         self.skipped = 0
 
     def add(self, independent: np.ndarray, names: list[str], rhythm: str) -> None:
@@ -209,6 +211,7 @@ class _SetBuilder:
                 return
             self.timings.append(timing_channels(peaks, independent.shape[1], self.fs))
             self.rrs.append(rr)
+            self.peaks.append(peaks)
         self.signals.append(independent)
         self.labels.append(multi_hot(names, self.vocabulary))
         self.rhythms.append(rhythm)
@@ -228,6 +231,7 @@ class _SetBuilder:
             names=self.names,
             timing=self.timings if self.timing else None,
             rr=self.rrs if self.timing else None,
+            peaks=self.peaks if self.timing else None,
         )
 
 
@@ -433,6 +437,79 @@ def stretched_window(
     return window, np.clip(told, 0, MAX_GAP_S).astype(np.float32)
 
 
+# What a slower heart rate leaves alone: the R peak to the end of T (at most this,
+# or 55% of the interval) and the P wave's onset to the R peak (at most this, or
+# 25% of the interval). The rest of each interval, diastole, is what lengthens.
+SYSTOLE_S = 0.42
+PRE_R_S = 0.2
+
+
+def _diastole_knots(
+    peaks: np.ndarray, n: int, factor: float, fs: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Knots of the time map of a record slowed ``factor`` times in diastole:
+    (source positions, output positions, the beats' output positions), with
+    beats extrapolated at the neighbouring interval to cover samples 0..n-1."""
+    p = np.sort(np.asarray(peaks, dtype=float))
+    first, last = p[1] - p[0], p[-1] - p[-2]
+    before = p[0] - first * np.arange(1 + int(p[0] // first), 0, -1)
+    after = p[-1] + last * np.arange(1, 2 + int(max(n - 1 - p[-1], 0) // last))
+    beats = np.concatenate([before, p, after])
+    rr = np.diff(beats)
+    systole_end = beats[:-1] + np.minimum(SYSTOLE_S * fs, 0.55 * rr)
+    p_onset = beats[1:] - np.minimum(PRE_R_S * fs, 0.25 * rr)
+    beat_out = beats[0] + np.concatenate([[0], np.cumsum(factor * rr)])
+    source = np.stack([beats[:-1], systole_end, p_onset], axis=1).ravel()
+    output = np.stack(
+        [
+            beat_out[:-1],
+            beat_out[:-1] + (systole_end - beats[:-1]),
+            beat_out[1:] - (beats[1:] - p_onset),
+        ],
+        axis=1,
+    ).ravel()
+    return (
+        np.append(source, beats[-1]),
+        np.append(output, beat_out[-1]),
+        beat_out,
+    )
+
+
+def diastole_stretched_window(
+    signal: np.ndarray,
+    peaks: np.ndarray,
+    start: float,
+    factor: float,
+    length: int,
+    fs: float = CANONICAL_FS,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``length`` samples of a record whose every RR interval is ``factor`` (>= 1)
+    times longer, the way a slower sinus node lengthens it: each beat's P wave,
+    QRS and T keep their duration and diastole between them takes the extra time.
+
+    ``start`` in [0, 1] places the window among all it could be. Returns the
+    (8, length) signal (a cubic spline between samples) and its (2, length)
+    timing channels, computed from the slowed beats.
+    """
+    if factor < 1:
+        raise ValueError(f"a stretch factor must be at least 1, got {factor}")
+    if not 0 <= start <= 1:
+        raise ValueError(f"start must be in [0, 1], got {start}")
+    n = signal.shape[1]
+    if n < length:
+        raise ValueError(f"a record of {n} samples is shorter than {length}")
+    source, output, beat_out = _diastole_knots(peaks, n, factor, fs)
+    first, end = np.interp([0, n - 1], source, output)
+    offset = first + start * (end - first - (length - 1))
+    position = np.interp(offset + np.arange(length), output, source)
+    position = np.clip(position, 0, n - 1)
+    low = np.floor(position).astype(int)
+    lo, hi = max(low[0] - 3, 0), min(low[-1] + 5, n)
+    spline = CubicSpline(np.arange(lo, hi), signal[:, lo:hi], axis=1)
+    window = spline(position).astype(np.float32)
+    return window, timing_channels(beat_out - offset, length, fs)
+
+
 class BatchSampler:
     """Random 10-s windows, rare rhythms oversampled, small amplitude scaling,
     and optionally a small random slowing.
@@ -448,6 +525,11 @@ class BatchSampler:
     to its waveform, and a rhythm-model draw that happens to match them replays
     that patient (the README's memorisation finding). Slowing only: a record of
     exactly 10 s has no spare samples to be sped up from.
+
+    ``diastole_stretch`` s slows each window's beats instead by a factor from
+    [1, 1 + s] in diastole alone (diastole_stretched_window), so P, QRS and T
+    keep their durations, as they do when a sinus node slows; it is the one to
+    use for the larger factors that shift a record across many heart rates.
     """
 
     def __init__(
@@ -458,15 +540,25 @@ class BatchSampler:
         balance: float = 0.5,
         amplitude_jitter: float = 0.1,
         time_stretch: float = 0.0,
+        diastole_stretch: float = 0.0,
     ):
         if not data.signals:
             raise ValueError("no training records could be loaded")
-        if not 0 <= time_stretch < 0.5:
-            raise ValueError(f"time_stretch must be in [0, 0.5), got {time_stretch}")
+        for name, value in (
+            ("time_stretch", time_stretch),
+            ("diastole_stretch", diastole_stretch),
+        ):
+            if not 0 <= value < 0.5:
+                raise ValueError(f"{name} must be in [0, 0.5), got {value}")
+        if time_stretch and diastole_stretch:
+            raise ValueError("time_stretch and diastole_stretch exclude each other")
+        if diastole_stretch and data.peaks is None:
+            raise ValueError("diastole_stretch needs the records' beats (timing)")
         self.data = data
         self.length = length
         self.amplitude_jitter = amplitude_jitter
         self.time_stretch = time_stretch
+        self.diastole_stretch = diastole_stretch
         counts = Counter(data.rhythms)
         weights = np.array([counts[r] ** -balance for r in data.rhythms])
         self.probabilities = torch.tensor(weights / weights.sum())
@@ -482,7 +574,16 @@ class BatchSampler:
         for i in index.tolist():
             signal = self.data.signals[i]
             timing = None if self.data.timing is None else self.data.timing[i]
-            if self.time_stretch:
+            if self.diastole_stretch:
+                u = torch.rand(2, generator=generator).tolist()
+                window, told = diastole_stretched_window(
+                    signal,
+                    self.data.peaks[i],
+                    u[1],
+                    1 + self.diastole_stretch * u[0],
+                    self.length,
+                )
+            elif self.time_stretch:
                 u = torch.rand(2, generator=generator).tolist()
                 factor = 1 + self.time_stretch * u[0]
                 spare = signal.shape[1] - 1 - (self.length - 1) / factor

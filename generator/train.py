@@ -65,6 +65,10 @@ class TrainConfig:
     # start (data.BatchSampler), so a record's beat times never recur exactly and
     # cannot become the key to its waveform; 0 = whole-sample windows as stored.
     time_stretch: float = 0.0
+    # Each window's RR intervals lengthened by a random factor in
+    # [1, 1 + diastole_stretch] in diastole alone, P, QRS and T kept as they are,
+    # so a record is shown at many heart rates; excludes time_stretch.
+    diastole_stretch: float = 0.0
     max_steps: int = 1_000_000  # stop after this many optimiser steps
     max_minutes: float = 0.0  # stop after this wall time in this process; 0 = no limit
     checkpoint_minutes: float = 5.0  # wall time between checkpoints
@@ -457,6 +461,7 @@ def train(
         balance=tc.balance,
         amplitude_jitter=tc.amplitude_jitter,
         time_stretch=tc.time_stretch,
+        diastole_stretch=tc.diastole_stretch,
     )
     val_x, val_y, val_timing = (
         first_windows(val_set, model_cfg.length)

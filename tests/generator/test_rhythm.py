@@ -86,6 +86,39 @@ def test_a_stretched_window_slows_the_beats_and_tells_their_new_times():
         stretched_window(signal, timing, 50, 1.01, 1000)
 
 
+def test_a_diastole_stretched_window_slows_the_rate_but_keeps_each_beat():
+    """Slowed 20%, the beats are 20% further apart and the T wave stays where it
+    was after its R peak; the timing channels tell the new beats."""
+    from generator.data import diastole_stretched_window
+
+    truth = np.arange(30, 1000, 80)  # 75 bpm
+    lead = beats_at(truth, 1000).astype(np.float32)
+    signal = np.stack([lead, 0.5 * lead])
+    same, told = diastole_stretched_window(signal, truth, 0, 1.0, 1000)
+    assert np.allclose(same, signal, atol=1e-5)
+    assert np.allclose(told, timing_channels(truth, 1000, 100), atol=1e-5)
+
+    for start in (0.0, 0.37, 1.0):
+        window, told = diastole_stretched_window(signal, truth, start, 1.2, 1000)
+        found = detect_r_peaks(window[0], 100)
+        assert np.abs(np.diff(found) - 96).max() <= 1  # 80 samples, 20% longer
+        # a QRS sampled half a sample off its peak reads 0.92 of it
+        qrs = [window[0, p - 2 : p + 3].max() for p in found]
+        assert min(qrs) > 0.9 * lead.max()
+        # the T wave 0.3 s after each R peak, as before (not 0.36 s)
+        t_wave = [p + 30 for p in found[:-1]]
+        assert np.all(window[0, t_wave] > 0.19)
+        assert np.all(window[0, [p + 36 for p in found[:-1]]] < 0.15)
+        told_beats = np.flatnonzero(np.diff(told[0]) < 0) + 1
+        inner = told_beats[(told_beats >= found[0] - 1) & (told_beats <= found[-1] + 1)]
+        assert len(inner) == len(found) and np.abs(inner - found).max() <= 1
+        assert np.median(np.abs(told - timing_channels(found, 1000, 100))) < 0.01
+    with pytest.raises(ValueError, match="at least 1"):
+        diastole_stretched_window(signal, truth, 0, 0.9, 1000)
+    with pytest.raises(ValueError, match="shorter than"):
+        diastole_stretched_window(signal, truth, 0, 1.1, 1200)
+
+
 def test_stretching_never_gives_a_record_the_same_beat_times_twice():
     """The sampler's windows of one record: without stretching they repeat the
     record's beat times; with it, every draw tells new ones."""
@@ -113,6 +146,18 @@ def test_stretching_never_gives_a_record_the_same_beat_times_twice():
     assert np.ptp(intervals) > 1  # and a new rate
     with pytest.raises(ValueError, match="time_stretch"):
         BatchSampler(data, 1000, time_stretch=0.6)
+
+    data.peaks = [truth]
+    sampler = BatchSampler(data, 1000, amplitude_jitter=0, diastole_stretch=0.3)
+    x, _, timing = sampler.sample(6, generator)
+    intervals = [np.diff(detect_r_peaks(w[0].numpy(), 100)).mean() for w in x]
+    assert all(97 - 1 <= rr <= 97 * 1.3 + 1 for rr in intervals)
+    assert np.ptp(intervals) > 3
+    with pytest.raises(ValueError, match="exclude each other"):
+        BatchSampler(data, 1000, time_stretch=0.1, diastole_stretch=0.1)
+    data.peaks = None
+    with pytest.raises(ValueError, match="needs the records' beats"):
+        BatchSampler(data, 1000, diastole_stretch=0.1)
 
 
 def test_regular_rhythms_drop_intervals_far_from_the_median():
