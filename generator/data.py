@@ -30,6 +30,7 @@ from generator.rhythm import (
     RhythmPrior,
     clean_rr,
     detect_r_peaks,
+    extended_beats,
     lead_ii,
     timing_channels,
 )
@@ -398,6 +399,16 @@ def unlabelled(labels: torch.Tensor) -> torch.Tensor:
     return labels.sum(dim=1) == 0
 
 
+def _read_between(signal: np.ndarray, position: np.ndarray) -> np.ndarray:
+    """(C, N) signal read at increasing fractional ``position``s, (C, len) float32:
+    a cubic spline over the samples spanned, which keeps a QRS's peak (linear
+    interpolation would blunt it at 100 Hz)."""
+    low = np.floor(position).astype(int)
+    lo, hi = max(low[0] - 3, 0), min(low[-1] + 5, signal.shape[1])
+    spline = CubicSpline(np.arange(lo, hi), signal[:, lo:hi], axis=1)
+    return spline(position).astype(np.float32)
+
+
 def stretched_window(
     signal: np.ndarray,
     timing: np.ndarray | None,
@@ -424,12 +435,10 @@ def stretched_window(
             f"a window from {start:.1f} stretched {factor:.3f} times ends past the "
             f"record's {signal.shape[1]} samples"
         )
-    low = np.floor(position).astype(int)
-    lo, hi = max(low[0] - 3, 0), min(low[-1] + 5, signal.shape[1])
-    spline = CubicSpline(np.arange(lo, hi), signal[:, lo:hi], axis=1)
-    window = spline(position).astype(np.float32)
+    window = _read_between(signal, position)
     if timing is None:
         return window, None
+    low = np.floor(position).astype(int)
     at_sample = timing[:, low].astype(float)
     elapsed = (position - low) / fs
     told = at_sample + np.stack([elapsed, -elapsed])
@@ -454,11 +463,7 @@ def _diastole_knots(
     Each interval grows by a whole number of samples, so beats on whole samples
     stay on whole samples and P-QRS-T is copied, not interpolated: a cubic
     spline read half a sample off takes 0.5 dB from 25-35 Hz and 2 dB above."""
-    p = np.sort(np.asarray(peaks, dtype=float))
-    first, last = p[1] - p[0], p[-1] - p[-2]
-    before = p[0] - first * np.arange(1 + int(p[0] // first), 0, -1)
-    after = p[-1] + last * np.arange(1, 2 + int(max(n - 1 - p[-1], 0) // last))
-    beats = np.concatenate([before, p, after])
+    beats = extended_beats(peaks, n)
     rr = np.diff(beats)
     systole_end = beats[:-1] + np.minimum(SYSTOLE_S * fs, 0.55 * rr)
     p_onset = beats[1:] - np.minimum(PRE_R_S * fs, 0.25 * rr)
@@ -511,11 +516,7 @@ def diastole_stretched_window(
         max(np.round(first + start * (last_start - first)), np.ceil(first)), last_start
     )
     position = np.interp(offset + np.arange(length), output, source)
-    position = np.clip(position, 0, n - 1)
-    low = np.floor(position).astype(int)
-    lo, hi = max(low[0] - 3, 0), min(low[-1] + 5, n)
-    spline = CubicSpline(np.arange(lo, hi), signal[:, lo:hi], axis=1)
-    window = spline(position).astype(np.float32)
+    window = _read_between(signal, np.clip(position, 0, n - 1))
     return window, timing_channels(beat_out - offset, length, fs)
 
 

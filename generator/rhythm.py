@@ -75,13 +75,10 @@ def lead_ii(independent: np.ndarray) -> np.ndarray:
     return 0.5 * independent[0] + independent[1]
 
 
-def timing_channels(peaks: np.ndarray, length: int, fs: int) -> np.ndarray:
-    """(2, length) float32: seconds since the last R peak and until the next one.
-
-    Beyond the first and last peak, beats are extrapolated with the neighbouring
-    RR interval, so every sample has both values; both saturate at MAX_GAP_S.
-    Needs at least two peaks.
-    """
+def extended_beats(peaks: np.ndarray, length: int) -> np.ndarray:
+    """The sorted peaks (float), with beats extrapolated at the neighbouring RR
+    interval before the first and after the last, so that every sample of
+    0..length-1 lies between two of them. Needs at least two peaks."""
     peaks = np.sort(np.asarray(peaks, dtype=float))
     if peaks.size < 2:
         raise ValueError(f"need at least 2 R peaks for timing, got {peaks.size}")
@@ -89,7 +86,17 @@ def timing_channels(peaks: np.ndarray, length: int, fs: int) -> np.ndarray:
     before = peaks[0] - first_rr * np.arange(1, 2 + int(peaks[0] // first_rr))[::-1]
     after_n = 2 + int(max(length - peaks[-1], 0) // last_rr)
     after = peaks[-1] + last_rr * np.arange(1, after_n + 1)
-    beats = np.concatenate([before, peaks, after])
+    return np.concatenate([before, peaks, after])
+
+
+def timing_channels(peaks: np.ndarray, length: int, fs: int) -> np.ndarray:
+    """(2, length) float32: seconds since the last R peak and until the next one.
+
+    Beyond the first and last peak, beats are extrapolated with the neighbouring
+    RR interval (extended_beats), so every sample has both values; both saturate
+    at MAX_GAP_S. Needs at least two peaks.
+    """
+    beats = extended_beats(peaks, length)
     t = np.arange(length, dtype=float)
     nxt = np.searchsorted(beats, t, side="right")  # beats[nxt - 1] <= t < beats[nxt]
     since = (t - beats[nxt - 1]) / fs

@@ -102,7 +102,6 @@ def test_a_diastole_stretched_window_slows_the_rate_but_keeps_each_beat():
         window, told = diastole_stretched_window(signal, truth, start, 1.2, 1000)
         found = detect_r_peaks(window[0], 100)
         assert np.abs(np.diff(found) - 96).max() <= 1  # 80 samples, 20% longer
-        # a QRS sampled half a sample off its peak reads 0.92 of it
         # each QRS is the record's own samples, not read between them
         qrs = np.stack([window[0, p - 3 : p + 4] for p in found[1:-1]])
         assert np.allclose(qrs, lead[truth[5] - 3 : truth[5] + 4], atol=1e-6)
