@@ -19,7 +19,10 @@ form (12 leads, 10 s, ``CANONICAL_FS``):
   on real (TSTR), the reverse (TRTS) and real on real (TRTR), F1 and AUROC with
   bootstrap intervals;
 - a two-sample test: the cross-validated AUC of a classifier that tells real from
-  synthetic (0.5 is ideal).
+  synthetic (0.5 is ideal);
+- voltage: per lead, the synthetic/real ratio of median RMS, whole and within each
+  rhythm, beside what the generator was taught (``train``) and how often a generator
+  that draws its training patients exactly lands in RMS_WINDOW against this real set.
 Never reads ``train`` for testing nor the evaluation split for training.
 """
 
@@ -32,6 +35,7 @@ import io
 import json
 import math
 import warnings
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -320,6 +324,8 @@ def spectrum_distance(
 
 
 NEAR_FLAT_MV = 0.06  # mean lead SD under this: an ECG a reader sees as nearly flat
+# The per-lead ratio of median RMS a generator's voltage is asked to fall within
+RMS_WINDOW = (0.9, 1.1)
 
 
 def frontal_correlation(signals: np.ndarray) -> np.ndarray:
@@ -425,7 +431,14 @@ def rms_ratio_by_rhythm(
     return found
 
 
-def taught_voltage(train: EcgSet, test: EcgSet, synthetic: EcgSet) -> dict:
+def taught_voltage(
+    train: EcgSet,
+    test: EcgSet,
+    synthetic: EcgSet,
+    *,
+    n_draws: int = 1000,
+    seed: int = 0,
+) -> dict:
     """The voltages a generator was taught, beside those it is judged against.
 
     ``train_vs_test`` is the ratio of median RMS of the real ``train`` ECGs to
@@ -434,7 +447,9 @@ def taught_voltage(train: EcgSet, test: EcgSet, synthetic: EcgSet) -> dict:
     are not 235: the two real sets differ by up to a fifth in some leads).
     ``synthetic_vs_train`` is the synthetic ECGs' ratio to ``train`` within each
     rhythm: how faithfully the generator draws what it learnt, free of both the
-    rhythm mix and the sampling of ``test``'s patients.
+    rhythm mix and the sampling of ``test``'s patients. ``faithful`` is how such
+    a generator's ratio spreads from one synthetic set to the next, and how often
+    it falls within RMS_WINDOW (faithful_voltage).
     """
     whole = _median_rms(train.signals) / _median_rms(test.signals)
     return {
@@ -449,6 +464,69 @@ def taught_voltage(train: EcgSet, test: EcgSet, synthetic: EcgSet) -> dict:
                 train.signals, train.rhythms, synthetic.signals, synthetic.rhythms
             ),
         },
+        "faithful": faithful_voltage(
+            train, test, synthetic.rhythms, n_draws=n_draws, seed=seed
+        ),
+    }
+
+
+def faithful_voltage(
+    train: EcgSet,
+    test: EcgSet,
+    synthetic_rhythms: Sequence[str],
+    *,
+    window: tuple[float, float] = RMS_WINDOW,
+    n_draws: int = 1000,
+    seed: int = 0,
+) -> dict:
+    """What a perfectly faithful generator reads against ``test``: one whose ECGs
+    are its training patients, drawn anew. Each draw takes, for every rhythm of
+    the synthetic set, as many ``train`` ECGs of that rhythm as the synthetic set
+    holds (with replacement; from all of ``train`` for a rhythm it lacks), and
+    divides their median RMS by ``test``'s, lead by lead.
+
+    Returns the 95% range of that ratio per lead, and ``in_window``: the share of
+    draws with every lead within ``window``. A small share says the window is
+    out of reach against this real set for any generator true to its training
+    data: the real set's patients, not the generator, decide the verdict.
+    """
+    train_rms, test_median = _lead_rms(train.signals), _median_rms(test.signals)
+    train_rhythms = np.asarray(train.rhythms)
+    pools = {
+        rhythm: np.flatnonzero(train_rhythms == rhythm)
+        if (train_rhythms == rhythm).any()
+        else np.arange(len(train))
+        for rhythm in set(synthetic_rhythms)
+    }
+    wanted = Counter(synthetic_rhythms)
+    rng = np.random.default_rng(seed)
+    draws = np.stack(
+        [
+            np.median(
+                train_rms[
+                    np.concatenate(
+                        [
+                            rng.choice(pools[rhythm], wanted[rhythm])
+                            for rhythm in sorted(wanted)
+                        ]
+                    )
+                ],
+                axis=0,
+            )
+            / test_median
+            for _ in range(n_draws)
+        ]
+    )
+    low, high = np.percentile(draws, [2.5, 97.5], axis=0)
+    inside = ((draws >= window[0]) & (draws <= window[1])).all(axis=1)
+    return {
+        "window": list(window),
+        "n_draws": n_draws,
+        "rms_ratio_range": {
+            lead: [round(float(a), 3), round(float(b), 3)]
+            for lead, a, b in zip(LEADS, low, high, strict=True)
+        },
+        "in_window": float(inside.mean()),
     }
 
 
@@ -887,7 +965,9 @@ def evaluate(
     results["amplitude"]["by_rhythm"] = rms_ratio_by_rhythm(
         test.signals, test.rhythms, synthetic.signals, synthetic.rhythms
     )
-    results["amplitude"]["taught"] = taught_voltage(train, test, synthetic)
+    results["amplitude"]["taught"] = taught_voltage(
+        train, test, synthetic, n_draws=n_boot, seed=seed
+    )
     results["spectrum_distance"] = spectrum_distance(
         test.signals, synthetic.signals, fs
     )
@@ -928,6 +1008,7 @@ def summary(results: dict) -> dict:
         "rms_ratio_range_sr_vs_train": _ratio_range(
             taught.get("synthetic_vs_train", {}).get("by_rhythm", {}).get("SR")
         ),
+        "rms_window_faithful": taught.get("faithful", {}).get("in_window"),
         "near_flat_synthetic": results["amplitude"]["near_flat_synthetic"],
         "near_flat_real": results["amplitude"]["near_flat_real"],
     }
@@ -1084,6 +1165,21 @@ def _with_ci(value, interval) -> str:
     return f"{_fmt(value)} [{_fmt(low)}, {_fmt(high)}]"
 
 
+def _faithful_html(faithful: dict) -> str:
+    """The sentence that says how far the voltage window is within reach."""
+    low, high = faithful["window"]
+    return (
+        "<p>A generator whose ECGs are its training patients, drawn anew for the "
+        "same rhythms, has every lead's ratio within "
+        f"{low:g}-{high:g} in <b>{faithful['in_window']:.1%}</b> of "
+        f"{faithful['n_draws']} draws against these real ECGs; the last column "
+        "gives its range lead by lead. Where that share is small, these real "
+        "patients differ from the training ones by more than the window allows: "
+        "a generator meets it only by drawing voltages its training data does "
+        "not hold.</p>"
+    )
+
+
 def _html_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     def cells(tag: str, values) -> str:
         return "".join(f"<{tag}>{html.escape(str(v))}</{tag}>" for v in values)
@@ -1149,6 +1245,7 @@ def summary_html(
     voltage = results["amplitude"]
     by_rhythm = voltage.get("by_rhythm", {})
     taught = voltage.get("taught", {})
+    faithful = taught.get("faithful")
     taught_columns = {}  # what the generator was taught: the real train set's ratio
     if "train_vs_test" in taught:
         taught_columns["real train / test"] = taught["train_vs_test"]
@@ -1164,13 +1261,22 @@ def summary_html(
             _with_ci(voltage["rms_ratio"][lead], voltage["rms_ratio_ci"][lead]),
             *(_fmt(v["rms_ratio"][lead]) for v in by_rhythm.values()),
             *(_fmt(v["rms_ratio"][lead]) for v in taught_columns.values()),
+            *(
+                ["-".join(_fmt(v, 2) for v in faithful["rms_ratio_range"][lead])]
+                if faithful
+                else []
+            ),
         ]
         for lead in LEADS
     ]
-    rhythm_columns = [
-        f"ratio, {rhythm} only ({v['n_synthetic']} synthetic, {v['n_real']} real)"
-        for rhythm, v in by_rhythm.items()
-    ] + list(taught_columns)
+    rhythm_columns = (
+        [
+            f"ratio, {rhythm} only ({v['n_synthetic']} synthetic, {v['n_real']} real)"
+            for rhythm, v in by_rhythm.items()
+        ]
+        + list(taught_columns)
+        + (["a faithful generator's ratio, 95% range"] if faithful else [])
+    )
     memo = results["memorisation"]
     s = results["summary"]
     figures = "".join(
@@ -1237,6 +1343,7 @@ def summary_html(
             "<code>train</code> within a rhythm (how faithfully it draws them).</p>"
             if taught_columns
             else "",
+            _faithful_html(faithful) if faithful else "",
             _html_table(
                 ["lead", "real median RMS (mV)", "synthetic", "ratio [95% CI]"]
                 + rhythm_columns,
@@ -1296,6 +1403,7 @@ SIDE_BY_SIDE = (  # summary key, row label
     ("rms_ratio_range_sr", "  within SR"),
     ("rms_ratio_range_sr_vs_train", "  within SR, against train"),
     ("rms_ratio_range_train_vs_test", "  real train against test"),
+    ("rms_window_faithful", "  a faithful generator in window"),
     ("near_flat_synthetic", "near-flat share"),
 )
 

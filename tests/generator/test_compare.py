@@ -96,6 +96,42 @@ def test_the_voltage_taught_is_set_beside_the_voltage_judged():
     assert ratio == pytest.approx(0.75, abs=1e-3)
 
 
+def test_a_faithful_generator_shows_whether_the_voltage_window_is_in_reach():
+    from generator.evaluate import EcgSet, faithful_voltage
+
+    def ecg_set(signals, rhythms):
+        n = len(rhythms)
+        return EcgSet(signals, rhythms, [None] * n, [str(k) for k in range(n)])
+
+    one = ecgs(1)
+    sinus = np.repeat(one, 6, axis=0)  # every patient alike: no sampling spread
+    train = ecg_set(np.concatenate([sinus, 3 * sinus]), ["SR"] * 6 + ["AF"] * 6)
+    test = ecg_set(sinus[:4], ["SR"] * 4)
+
+    # asked for sinus rhythm, it draws the sinus patients: 1.0 in every draw
+    asked_sr = faithful_voltage(train, test, ["SR"] * 5, n_draws=200)
+    assert asked_sr["in_window"] == 1.0
+    assert asked_sr["rms_ratio_range"]["V2"] == [1.0, 1.0]
+    # asked for AF, it draws AF patients of three times the voltage: never in
+    asked_af = faithful_voltage(train, test, ["AF"] * 5, n_draws=200)
+    assert asked_af["in_window"] == 0.0
+    assert asked_af["rms_ratio_range"]["II"] == pytest.approx([3.0, 3.0])
+    # a rhythm train lacks is drawn from all of it: half 1x, half 3x
+    asked_other = faithful_voltage(train, test, ["other"] * 40, n_draws=200)
+    low, high = asked_other["rms_ratio_range"]["I"]
+    assert low == pytest.approx(1.0) and high == pytest.approx(3.0)
+    assert 0.2 < asked_other["in_window"] < 0.8
+
+    # patients whose voltages spread by a factor 2 either way, against a test
+    # set of their median: the window is reached only some of the time
+    spread = np.concatenate([f * one for f in np.geomspace(0.5, 2, 41)])
+    varied = ecg_set(spread, ["SR"] * 41)
+    reach = faithful_voltage(varied, ecg_set(one, ["SR"]), ["SR"] * 10, n_draws=400)
+    assert 0.05 < reach["in_window"] < 0.95
+    low, high = reach["rms_ratio_range"]["aVF"]
+    assert low < 0.9 and high > 1.1
+
+
 def test_the_spectrum_distance_is_also_given_below_the_display_band():
     real = ecgs(6)
     same = spectrum_distance(real, real, 100)

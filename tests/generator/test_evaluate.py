@@ -310,7 +310,13 @@ def test_another_generators_array_file_is_evaluated_beside_a_checkpoint(
         for ratio in v["rms_ratio"].values()
     )
     assert (out / "tiny-10s.pt" / "summary.html").is_file()
-    assert "memorised (flagged copies)" in capsys.readouterr().out
+    # how often a generator true to train would meet the voltage window here
+    assert 0 <= table["copies"]["rms_window_faithful"] <= 1
+    page = (out / "copies" / "summary.html").read_text()
+    assert "a faithful generator&#x27;s ratio, 95% range" in page
+    printed = capsys.readouterr().out
+    assert "memorised (flagged copies)" in printed
+    assert "a faithful generator in window" in printed
 
     # Every ECG of a source needs its rhythm; the error names the missing ones.
     labels.write_text("record,rhythm\n0,SR\n")
