@@ -122,11 +122,14 @@ def compare(real: EcgSet, sets: dict[str, EcgSet], *, seed: int = 0) -> dict:
     real_features = feature_table(real)
     table = {}
     for name, ecgs in sets.items():
-        auc = two_sample_auc(real_features, feature_table(ecgs), seed=seed)
+        features = feature_table(ecgs)
+        auc = two_sample_auc(real_features, features, seed=seed)
         spectrum = spectrum_distance(real.signals, ecgs.signals, CANONICAL_FS)
         table[name] = {
             "n": len(ecgs),
             "two_sample_auc": auc.get("auc"),
+            "qrs_beat_variation": features.median("qrs_beat_variation"),
+            "qrs_beat_variation_real": real_features.median("qrs_beat_variation"),
             "spectrum_distance": spectrum["mean"],
             "spectrum_distance_below_display": spectrum["mean_below_display"],
             **amplitude_report(real.signals, ecgs.signals),
@@ -159,6 +162,9 @@ def format_table(table: dict) -> str:
     real_axis = describe_axis(table[names[0]]["frontal_correlation_real"])
     axis = [describe_axis(table[n]["frontal_correlation_synthetic"]) for n in names]
     lines.append(_row(f"corr(I, aVF), real {real_axis}", axis))
+    real_change = fmt(table[names[0]]["qrs_beat_variation_real"])
+    change = [fmt(table[n]["qrs_beat_variation"]) for n in names]
+    lines.append(_row(f"QRS change beat to beat, real {real_change}", change))
     return "\n".join(lines)
 
 

@@ -183,11 +183,16 @@ def test_the_table_puts_every_set_in_a_column():
         "rms_ratio_ci": dict.fromkeys(LEADS, [0.8, 1.0]),
         "frontal_correlation_real": {"median": 0.48, "sd": 0.5},
         "frontal_correlation_synthetic": {"median": 0.55, "sd": 0.34},
+        "qrs_beat_variation": 0.12,
+        "qrs_beat_variation_real": 0.09,
     }
-    text = format_table({"real val": row, "SSSD-ECG": row | {"two_sample_auc": None}})
+    sssd = row | {"two_sample_auc": None, "qrs_beat_variation": 0.44}
+    text = format_table({"real val": row, "SSSD-ECG": sssd})
     assert "real val" in text and "SSSD-ECG" in text
     assert "RMS ratio aVF [95% CI]" in text and "0.90 [0.80-1.00]" in text
     assert "corr(I, aVF), real 0.48 (SD 0.50)" in text and "0.55 (SD 0.34)" in text
+    change = next(line for line in text.splitlines() if "QRS change" in line)
+    assert "real 0.090" in change and change.split()[-2:] == ["0.120", "0.440"]
 
 
 def test_the_frontal_axis_reads_as_the_correlation_of_leads_i_and_avf():

@@ -200,6 +200,48 @@ def test_delineation_measures_qrs_like_the_ludb_cardiologists(ecg_data_dir):
     assert np.median(errors) < 30
 
 
+def test_qrs_beat_variation_is_zero_for_repeated_beats_and_known_for_alternating():
+    fs, period = 100, 85
+    t = np.arange(-40, 40)
+    qrs = np.exp(-0.5 * (t / 2.0) ** 2) - np.exp(-0.5 * ((t - 4) / 2.0) ** 2) * 0.4
+    beats = np.arange(40, 1000 - 40, period)  # 11 beats
+    repeated = np.zeros((12, 1000))
+    for b in beats:
+        repeated[:, b - 40 : b + 40] += qrs
+    assert ev.qrs_beat_variation(repeated, beats, fs) == pytest.approx(0, abs=1e-9)
+
+    # every other beat 1.5 times as tall: the median beat is the 1x one (6 of
+    # 11), and the other 5 are off by half of it
+    alternating = repeated.copy()
+    for b in beats[1::2]:
+        alternating[:, b - 40 : b + 40] *= 1.5
+    window = qrs[40 - 8 : 40 + 10]
+    expected = np.sqrt(5 / 11 * 0.5**2 * (window**2).mean()) / window.std()
+    found = ev.qrs_beat_variation(alternating, beats, fs)
+    assert found == pytest.approx(expected, rel=1e-6)
+    assert np.isnan(ev.qrs_beat_variation(repeated, beats[:2], fs))
+
+
+def test_qrs_beat_variation_is_measured_on_every_ecg_and_kept_out_of_rhythm():
+    from tests.signals import synthetic_ecg
+
+    steady = synthetic_ecg(100, seed=1).astype(np.float64)
+    rng = np.random.default_rng(0)
+    jittered = steady.copy()
+    for start in range(0, 1000, 10):  # every 100 ms its own gain: beats differ
+        jittered[:, start : start + 10] *= rng.uniform(0.5, 1.5)
+    calm = float(ev.ecg_features(steady)["qrs_beat_variation"])
+    restless = float(ev.ecg_features(jittered)["qrs_beat_variation"])
+    assert calm < 0.1 < 2 * calm < restless
+    both = ev.EcgSet(np.stack([steady, jittered]), ["SR"] * 2, [None] * 2, ["a", "b"])
+    table = ev.feature_table(both)
+    assert "qrs_beat_variation" in table.names
+    # the rhythm detector reads rhythm: one column fewer than the scalars + II/V1
+    assert table.rhythm().shape[1] == len(ev.SCALAR_FEATURES) - 1 + 2 * len(
+        ev.PSD_BANDS_HZ
+    )
+
+
 @pytest.fixture
 def tiny_10s_checkpoint(tmp_path):
     return write_tiny_10s_checkpoint(tmp_path / "tiny-10s.pt")
@@ -251,6 +293,10 @@ def test_the_command_line_writes_results_plots_and_summary(
     for rhythm, v in by_rhythm.items():
         assert f"ratio, {rhythm} only ({v['n_synthetic']} synthetic" in summary
     assert "real train / test" in summary
+    # real recordings repeat their QRS: a low figure, and the page says it
+    assert 0 <= results["qrs_beat_variation"]["real"] < 0.3
+    assert results["summary"]["qrs_beat_variation"] >= 0
+    assert "QRS change from beat to beat" in summary
     with np.load(out / "closest_pair.npz") as pair:
         assert pair["synthetic"].shape == pair["train"].shape == (12, 1000)
 
