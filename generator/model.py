@@ -17,6 +17,11 @@ LABEL_EMBEDDINGS = ("sssd", "nle")
 # until the next one: each timing value is spread over Gaussian bumps centred here,
 # so the morphology around a beat is close to a linear function of the features.
 TIMING_CENTRES_S = (0.0, 0.03, 0.06, 0.1, 0.14, 0.18, 0.23, 0.28, 0.34, 0.4, 0.5, 0.65)
+# Beat pooling: positions are grouped by their signed distance to the nearest R
+# peak in bins this wide, out to BEAT_POOL_REACH_S either side; farther ones
+# (long diastole) are left out
+BEAT_POOL_BIN_S = 0.04
+BEAT_POOL_REACH_S = 0.6
 
 
 @dataclass
@@ -41,6 +46,11 @@ class ModelConfig(DictConfig):
     # and, after the 12, the Fisher z of the correlation of leads I and aVF (the
     # frontal axis, which the derived leads' SDs only imply)
     amplitude_axis: bool = False
+    # each block also sees, at every position, the mean of its features over all
+    # positions as far from their nearest R peak (beat_mean): what an ECG machine's
+    # median beat is, a path by which one beat's QRS can follow the others
+    # (needs timing_channels)
+    beat_pool: bool = False
 
     def __post_init__(self):
         if self.label_embedding not in LABEL_EMBEDDINGS:
@@ -62,6 +72,8 @@ class ModelConfig(DictConfig):
             )
         if self.amplitude_axis and self.amplitude_leads != 12:
             raise ValueError("amplitude_axis needs amplitude_leads 12")
+        if self.beat_pool and not self.timing_channels:
+            raise ValueError("beat_pool needs timing_channels: it pools by beat")
         if self.s4_channels % 2:
             raise ValueError(f"s4_channels must be even, got {self.s4_channels}")
 
@@ -167,6 +179,12 @@ class ResidualBlock(nn.Module):
             self.timing_conv = nn.Conv1d(features, cfg.s4_channels, 1)
             nn.init.zeros_(self.timing_conv.weight)
             nn.init.zeros_(self.timing_conv.bias)
+        self.beat_pool_conv = None
+        if cfg.beat_pool:
+            # zero at first, like timing_conv: a trained network is unchanged
+            self.beat_pool_conv = nn.Conv1d(cfg.s4_channels, cfg.s4_channels, 1)
+            nn.init.zeros_(self.beat_pool_conv.weight)
+            nn.init.zeros_(self.beat_pool_conv.bias)
         self.s4_second = S4Layer(
             cfg.s4_channels, cfg.s4_state, cfg.bidirectional, cfg.dropout
         )
@@ -180,9 +198,12 @@ class ResidualBlock(nn.Module):
         step_emb: torch.Tensor,
         label_emb: torch.Tensor,
         timing: torch.Tensor | None = None,
+        beat_bins: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         h = x + self.step_proj(step_emb)[..., None]  # (B, C, L)
         h = self.s4_first(self.conv_in(h))  # (B, H, L)
+        if self.beat_pool_conv is not None:
+            h = h + self.beat_pool_conv(beat_mean(h, beat_bins))
         h = h + self.label_proj(label_emb)[..., None]
         if timing is not None:
             h = h + timing  # this block's timing_conv output, like SSSD's conditioning
@@ -260,10 +281,11 @@ class SSSD(nn.Module):
                 got = None if timing is None else tuple(timing.shape)
                 raise ValueError(f"timing must be {expected}, got {got}")
             block_timing = self.block_timing(timing.to(x_t.dtype))
+            bins = beat_bins(timing, cfg.patch) if cfg.beat_pool else None
         elif timing is not None:
             raise ValueError("this model takes no timing channels")
         else:
-            block_timing = [None] * len(self.blocks)
+            block_timing, bins = [None] * len(self.blocks), None
         x = patchify(x_t, cfg.patch)
         h = F.relu(self.init_conv(x))  # (B, res, L/p)
         step_emb = self.step_mlp(step_embedding(t, cfg.step_embed_in))  # (B, hidden)
@@ -278,7 +300,7 @@ class SSSD(nn.Module):
             raise ValueError("this model takes no amplitude input")
         skip = torch.zeros_like(h)
         for block, timing_term in zip(self.blocks, block_timing, strict=True):
-            h, s = block(h, step_emb, label_emb, timing_term)
+            h, s = block(h, step_emb, label_emb, timing_term, bins)
             skip = skip + s
         h = skip * math.sqrt(1.0 / len(self.blocks))
         h = self.out_conv(F.relu(self.final_conv(h)))  # (B, C * p, L/p)
@@ -310,6 +332,29 @@ def timing_features(timing: torch.Tensor) -> torch.Tensor:
     widths = torch.diff(centres, append=centres[-1:] + 0.2)
     z = (timing[:, :, None, :] - centres[:, None]) / widths[:, None]  # (B, T, K, L)
     return torch.exp(-0.5 * z.square()).flatten(1, 2)
+
+
+def beat_bins(timing: torch.Tensor, patch: int) -> torch.Tensor:
+    """(B, 2, L) seconds since the last R peak and until the next -> (B, L / patch,
+    n_bins) one-hot: each patch's signed distance to its nearest R peak (at the
+    patch's middle sample) in BEAT_POOL_BIN_S bins; a patch farther than
+    BEAT_POOL_REACH_S from every R peak is in none."""
+    middle = timing[:, :, patch // 2 :: patch]  # (B, 2, L / patch)
+    since, until = middle[:, 0], middle[:, 1]
+    offset = torch.where(since <= until, since, -until)
+    reach = round(BEAT_POOL_REACH_S / BEAT_POOL_BIN_S)
+    index = torch.round(offset / BEAT_POOL_BIN_S).long() + reach
+    inside = (index >= 0) & (index <= 2 * reach)
+    one_hot = F.one_hot(index.clamp(0, 2 * reach), 2 * reach + 1).to(timing.dtype)
+    return one_hot * inside[..., None]
+
+
+def beat_mean(h: torch.Tensor, bins: torch.Tensor) -> torch.Tensor:
+    """(B, C, L) features, (B, L, n_bins) one-hot -> (B, C, L): at each position,
+    the mean of the features over all positions in its bin (zero where none)."""
+    sums = h @ bins  # (B, C, n_bins)
+    counts = bins.sum(dim=1).clamp(min=1)  # (B, n_bins)
+    return (sums / counts[:, None]) @ bins.transpose(1, 2)
 
 
 def patchify(x: torch.Tensor, patch: int) -> torch.Tensor:

@@ -216,7 +216,8 @@ def validation_loss(
     return total / max(count, 1)
 
 
-INPUT_PARAMETERS = (".timing_conv.", "amplitude_mlp.")  # what add_inputs may add
+# what add_inputs may add
+INPUT_PARAMETERS = (".timing_conv.", "amplitude_mlp.", ".beat_pool_conv.")
 
 
 def add_inputs(weights: dict[str, torch.Tensor], cfg: ModelConfig) -> dict:
@@ -272,6 +273,7 @@ def train(
     amplitude: bool = False,
     amplitude_leads: int | None = None,
     amplitude_axis: bool = False,
+    beat_pool: bool = False,
     overrides: dict | None = None,
     resume: bool = False,
     init_from: str | Path | None = None,
@@ -289,8 +291,9 @@ def train(
     input (generator.rhythm), ``amplitude`` each lead's voltage
     (generator.amplitude) of ``amplitude_leads`` leads (default: a new input
     12, else as the checkpoint has it), and with ``amplitude_axis`` the I-aVF
-    correlation too; a checkpoint without them, or told less, is extended (and
-    its optimizer state dropped). ``tc.shape_data`` adds
+    correlation too; ``beat_pool`` lets each block see its features' mean over
+    the beats (generator.model.beat_mean); a checkpoint without them, or told
+    less, is extended (and its optimizer state dropped). ``tc.shape_data`` adds
     the z-scored PTB-XL ECGs of a ptbxl-shape folder with the SHAPE_LABEL
     (generator.data.load_shape_set); a checkpoint without that label learns it.
     ``tc.voltage_data`` adds millivolt ECGs without labels, learnt only
@@ -361,6 +364,11 @@ def train(
                 if WIDENED not in new_parameters:
                     new_parameters.append(WIDENED)
             log("the amplitude input is told the I-aVF correlation too")
+        if beat_pool and not model_cfg.beat_pool:
+            if not model_cfg.timing_channels:
+                raise ValueError("--beat-pool needs --timing")
+            model_cfg.beat_pool = True
+            added.append("beat-pooling")
         if added:
             extended = add_inputs(ckpt.model, model_cfg)
             fresh = [k for k in extended if k not in ckpt.model]
@@ -387,6 +395,9 @@ def train(
             model_cfg.amplitude_axis = amplitude_axis
         elif amplitude_axis:
             raise ValueError("--amplitude-axis needs --amplitude")
+        if beat_pool and not timing:
+            raise ValueError("--beat-pool needs --timing")
+        model_cfg.beat_pool = beat_pool
         model_cfg = ModelConfig.from_dict(model_cfg.to_dict())  # validate
         diff_cfg = DiffusionConfig(**asdict(DIFFUSION_PRESETS[preset]))
     if tc.shape_data and SHAPE_LABEL not in vocabulary:
@@ -711,6 +722,13 @@ def main(argv: list[str] | None = None) -> None:
         help="tell the model the correlation of leads I and aVF (the frontal axis) "
         "as well as the 12 leads' voltage; a checkpoint without it is extended",
     )
+    parser.add_argument(
+        "--beat-pool",
+        action="store_true",
+        help="let every block see its features' mean over the ECG's beats at the "
+        "same distance from the R peak, so one beat's QRS can follow the others; "
+        "a checkpoint without it is extended",
+    )
     parser.add_argument("--resume", action="store_true", help="continue out/last.pt")
     parser.add_argument(
         "--init-from",
@@ -744,6 +762,7 @@ def main(argv: list[str] | None = None) -> None:
         amplitude=args.amplitude,
         amplitude_leads=args.amplitude_leads,
         amplitude_axis=args.amplitude_axis,
+        beat_pool=args.beat_pool,
         overrides=overrides,
         resume=args.resume,
         init_from=args.init_from,
