@@ -32,7 +32,7 @@ from diagnose_recall import own_inputs  # noqa: E402
 from generator.api import load_model  # noqa: E402
 from generator.ecg import CLIP_MV, expand_to_12, reduce_to_8  # noqa: E402
 from generator.evaluate import ecg_features, load_split  # noqa: E402
-from generator.sampling import timesteps  # noqa: E402
+from generator.sampling import sample  # noqa: E402
 
 START_FRACTIONS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
 
@@ -44,26 +44,23 @@ def beat_variation(signals: np.ndarray) -> float:
     )
 
 
-@torch.no_grad()
 def denoise_from(loaded, x_0, start: int, steps: int, inputs, seed: int) -> np.ndarray:
     """(n, 12, L) mV: x_0 noised to step ``start`` and denoised by DDIM along the
     ``steps``-step schedule's steps at or below it."""
-    ckpt, diffusion = loaded.checkpoint, loaded.diffusion
+    ckpt = loaded.checkpoint
     labels, timing, amplitude = inputs
-    alphas = diffusion.alphas_cumprod
-    noise = torch.randn(x_0.shape, generator=torch.Generator().manual_seed(seed))
-    x_t = alphas[start].sqrt() * x_0 + (1 - alphas[start]).sqrt() * noise
-    seq = [t for t in timesteps(diffusion.n_steps, steps) if t <= start]
-    bound = CLIP_MV / ckpt.data_scale
-    for i, step in enumerate(seq):
-        t = torch.full((len(x_0),), step, dtype=torch.long)
-        output = loaded.model(x_t, t, labels, timing=timing, amplitude=amplitude)
-        estimate, _ = diffusion.predict_x0_eps(output, x_t, t)
-        estimate = estimate.clamp(-bound, bound)
-        eps = diffusion.eps_from_x0(x_t, t, estimate)
-        a_prev = alphas[seq[i + 1]] if i + 1 < len(seq) else alphas.new_tensor(1.0)
-        x_t = a_prev.sqrt() * estimate + (1 - a_prev).clamp(min=0).sqrt() * eps
-    return expand_to_12((x_t * ckpt.data_scale).numpy())
+    back = sample(
+        loaded.model,
+        loaded.diffusion,
+        labels,
+        steps=steps,
+        clip_x0=CLIP_MV / ckpt.data_scale,  # as generation clips
+        generator=torch.Generator().manual_seed(seed),
+        timing=timing,
+        amplitude=amplitude,
+        start=(x_0, start),
+    )
+    return expand_to_12((back * ckpt.data_scale).numpy())
 
 
 def main(argv: list[str] | None = None) -> None:

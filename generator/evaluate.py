@@ -527,31 +527,20 @@ def faithful_voltage(
     """
     train_rms, test_median = _lead_rms(train.signals), _median_rms(test.signals)
     train_rhythms = np.asarray(train.rhythms)
-    pools = {
-        rhythm: np.flatnonzero(train_rhythms == rhythm)
-        if (train_rhythms == rhythm).any()
-        else np.arange(len(train))
-        for rhythm in set(synthetic_rhythms)
-    }
-    wanted = Counter(synthetic_rhythms)
+
+    def pool(rhythm: str) -> np.ndarray:  # a rhythm train lacks: all of train
+        rows = np.flatnonzero(train_rhythms == rhythm)
+        return rows if rows.size else np.arange(len(train))
+
+    wanted = sorted(Counter(synthetic_rhythms).items())
+    pools = [(pool(rhythm), count) for rhythm, count in wanted]
     rng = np.random.default_rng(seed)
-    draws = np.stack(
-        [
-            np.median(
-                train_rms[
-                    np.concatenate(
-                        [
-                            rng.choice(pools[rhythm], wanted[rhythm])
-                            for rhythm in sorted(wanted)
-                        ]
-                    )
-                ],
-                axis=0,
-            )
-            / test_median
-            for _ in range(n_draws)
-        ]
-    )
+
+    def one_draw() -> np.ndarray:
+        rows = np.concatenate([rng.choice(pool, count) for pool, count in pools])
+        return np.median(train_rms[rows], axis=0) / test_median
+
+    draws = np.stack([one_draw() for _ in range(n_draws)])
     low, high = np.percentile(draws, [2.5, 97.5], axis=0)
     inside = ((draws >= window[0]) & (draws <= window[1])).all(axis=1)
     return {

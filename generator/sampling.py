@@ -83,6 +83,7 @@ def sample(
     progress: Callable[[int, int], None] | None = None,
     timing: torch.Tensor | None = None,
     amplitude: torch.Tensor | None = None,
+    start: tuple[torch.Tensor, int] | None = None,
 ) -> torch.Tensor:
     """Draw x_0 for each row of ``labels`` (B, K); returns (B, n_leads, length).
 
@@ -94,6 +95,9 @@ def sample(
     ``clip_x0`` bounds each x_0 estimate, in the model's (scaled) units.
     ``timing`` (B, 2, length) places the beats for a model with timing channels,
     ``amplitude`` (B, n_leads) sets the voltage of a model with amplitude input.
+    ``start`` (x_0, step) begins from x_0 noised to that step instead of from pure
+    noise, and denoises along the schedule's steps at or below it (SDEdit, Meng
+    et al. 2022): how much of a given ECG a model keeps from each noise level.
     """
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
@@ -118,6 +122,11 @@ def sample(
     amplitude = guided_input(amplitude, guidance)
     seq = timesteps(diffusion.n_steps, steps)
     alphas_cumprod = diffusion.alphas_cumprod
+    if start is not None:
+        given, from_step = start
+        seq = [step for step in seq if step <= from_step]
+        a = alphas_cumprod[from_step]
+        x_t = a.sqrt() * given.to(device) + (1 - a).sqrt() * x_t
     for i, step in enumerate(seq):
         t = torch.full((B,), step, dtype=torch.long, device=device)
         output = guided_output(model, x_t, t, labels, guidance, timing, amplitude)

@@ -61,6 +61,22 @@ def test_unknown_sampler_is_rejected(tiny_model, tiny_diffusion):
         sample(tiny_model, tiny_diffusion, torch.zeros(1, 3), sampler="euler")
 
 
+def test_sampling_can_start_from_a_given_ecg_noised_to_a_step(tiny_diffusion):
+    from generator.model import SSSD
+
+    from .conftest import tiny_config
+
+    silent = SSSD(tiny_config()).eval()  # predicts v = 0: x_0 = sqrt(a_t) x_t
+    given = torch.randn(2, 8, 200)
+    labels = torch.eye(2, 3)
+    # from step 0, the least noise, one DDIM step lands on the ECG
+    back = sample(silent, tiny_diffusion, labels, steps=100, start=(given, 0))
+    assert (back - given).abs().mean() < 0.1
+    # from pure noise it is nowhere near it
+    far = sample(silent, tiny_diffusion, labels, steps=100)
+    assert (far - given).abs().mean() > 0.5
+
+
 # First three samples of lead I of both ECGs, computed once on CPU float32.
 GOLDEN = {
     ("ddim", 1.0): [-0.919, -0.9259, -0.1768, 0.3216, -1.5533, -1.4266],
